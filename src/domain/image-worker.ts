@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Logger } from 'pino';
+import type { ImagePipeline } from '../pipeline/image-pipeline.js';
+import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
+
+export interface WorkerSettings {
+  concurrency: number;
+  leaseMs: number;
+  /** How often to look for work nobody told us about (expired leases, other processes). */
+  idlePollMs: number;
+}
+
+/**
+ * The one image pool of the process. It claims images from the store (so a crashed or
+ * parallel worker's leftovers are picked up the same way as new work), runs each through
+ * the pipeline under a global concurrency limit, records the outcome, and hands a job on
+ * to `onJobDone` when its last image is recorded.
+ */
+export class ImageWorker {
+  readonly owner = randomUUID();
+  private readonly limit: LimitFunction;
+  private readonly options = new Map<string, TransformOptions>();
+  private readonly started = new Set<string>();
+  private inFlight = 0;
+  private running = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private wakeUp: (() => void) | null = null;
+  /** A wake-up that came while the loop was busy claiming, so the next sleep is skipped. */
+  private wokenEarly = false;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private idle: Promise<void> = Promise.resolve();
+  private settleIdle: (() => void) | null = null;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly pipeline: ImagePipeline,
+    private readonly settings: WorkerSettings,
+    private readonly log: Logger,
+    private readonly onJobDone: (job: JobRecord) => Promise<void>,
+  ) {
+    this.limit = pLimit(settings.concurrency);
+  }
+
+  get activeCount(): number {
+    return this.inFlight;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.leaseTimer = setInterval(() => {
+      this.store
+        .renewLeases(this.owner, new Date(Date.now() + this.settings.leaseMs))
+        .catch((err: unknown) => this.log.error({ err }, 'could not renew image leases'));
+    }, this.settings.leaseMs / 3);
+    this.loopDone = this.loop();
+  }
+
+  /** New work may be waiting: look now rather than at the next poll. */
+  wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.wokenEarly = true;
+  }
+
+  /**
+   * Stops claiming and waits for the images in flight, up to `deadlineMs`. Whatever is
+   * still running after that keeps its lease, which expires so another start takes it.
+   */
+  async stop(deadlineMs: number): Promise<boolean> {
+    this.running = false;
+    this.wake();
+    await this.loopDone;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    const deadline = new Promise<false>((resolve) =>
+      setTimeout(() => resolve(false), deadlineMs).unref(),
+    );
+    return Promise.race([this.idle.then(() => true as const), deadline]);
+  }
+
+  private async loop(): Promise<void> {
+    // A small queue ahead of the pool keeps it busy between claims without taking so much
+    // that a newly arrived job has to wait behind this process's backlog.
+    const target = this.settings.concurrency * 2;
+    while (this.running) {
+      const room = target - this.inFlight;
+      let claimed: ImageRecord[] = [];
+      if (room > 0) {
+        try {
+          const now = Date.now();
+          claimed = await this.store.claimImages(
+            this.owner,
+            new Date(now),
+            new Date(now + this.settings.leaseMs),
+            room,
+          );
+        } catch (err) {
+          this.log.error({ err }, 'could not claim images');
+        }
+      }
+      for (const image of claimed) this.dispatch(image);
+      // A full claim means more may be waiting; otherwise wait for an image to finish, a
+      // job to arrive, or the poll interval.
+      if (room <= 0 || claimed.length < room) await this.sleep(this.settings.idlePollMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.wokenEarly) {
+      this.wokenEarly = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        resolve();
+      };
+    });
+  }
+
+  private dispatch(image: ImageRecord): void {
+    if (this.inFlight === 0) {
+      this.idle = new Promise((resolve) => {
+        this.settleIdle = resolve;
+      });
+    }
+    this.inFlight++;
+    this.limit(() => this.run(image))
+      .catch((err: unknown) =>
+        this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
+      )
+      .finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0) this.settleIdle?.();
+        this.wake();
+      });
+  }
+
+  private async run(image: ImageRecord): Promise<void> {
+    const options = await this.jobOptions(image.requestId);
+    if (options === null) return;
+    const outcome = await this.pipeline.process(image, options);
+    const job = await this.store.finishImage(
+      image.requestId,
+      image.seq,
+      this.owner,
+      outcome,
+      new Date(),
+    );
+    this.log.debug(
+      { requestId: image.requestId, seq: image.seq, status: outcome.status, error: outcome.error },
+      'image finished',
+    );
+    if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
+      this.options.delete(job.id);
+      this.started.delete(job.id);
+      await this.onJobDone(job);
+    }
+  }
+
+  private async jobOptions(requestId: string): Promise<TransformOptions | null> {
+    if (!this.started.has(requestId)) {
+      this.started.add(requestId);
+      await this.store.markJobProcessing(requestId, new Date());
+    }
+    const cached = this.options.get(requestId);
+    if (cached) return cached;
+    const job = await this.store.getJob(requestId);
+    if (!job) {
+      this.log.warn({ requestId }, 'image claimed for a job that no longer exists');
+      return null;
+    }
+    this.options.set(requestId, job.options);
+    return job.options;
+  }
+}

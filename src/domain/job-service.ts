@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { ImageRecord, JobRecord, JobStore, ProductRecord } from '../store/job-store.js';
+import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
+import { resultsFile, writeResultsCsv } from './results-csv.js';
+import type { UploadOptions } from './upload-options.js';
+import { deliverWebhook, webhookPayload } from './webhook.js';
+
+/** A CSV that cannot become a job: nothing of it stays recorded. */
+export class CsvRejected extends Error {
+  constructor(
+    readonly statusCode: 400 | 413,
+    message: string,
+    readonly details: RowError[],
+  ) {
+    super(message);
+    this.name = 'CsvRejected';
+  }
+}
+
+export interface ReceivedCsv {
+  id: string;
+  columns: string[];
+  products: number;
+  images: number;
+}
+
+export interface JobServiceSettings {
+  limits: CsvLimits;
+  resultsDir: string;
+  webhookTimeoutMs: number;
+  /** A RECEIVING job untouched this long is an upload that died half-way. */
+  abandonedAfterMs: number;
+}
+
+const BATCH = 1000;
+
+/**
+ * Jobs from upload to announcement. A CSV row becomes products and images here
+ * (`receiveCsv`), and a job whose last image is recorded is finished here (`finishJob`).
+ */
+export class JobService {
+  constructor(
+    private readonly store: JobStore,
+    private readonly settings: JobServiceSettings,
+    private readonly dispatcher: Dispatcher,
+    private readonly log: Logger,
+    private readonly onAccepted: () => void,
+  ) {}
+
+  /**
+   * Records a CSV's rows under a new job that stays invisible until `accept`. A URL
+   * repeated anywhere in the job becomes one image, fetched once and shared by its rows.
+   */
+  async receiveCsv(input: Readable): Promise<ReceivedCsv> {
+    const id = randomUUID();
+    await this.store.beginJob(id, new Date());
+    const images = new Map<string, ImageRecord>();
+    let columns: string[] = [];
+    try {
+      const result = await readProductCsv(
+        input,
+        this.settings.limits,
+        BATCH,
+        async (rows, header) => {
+          columns = header.columns;
+          const products: ProductRecord[] = rows.map((row) => ({
+            requestId: id,
+            row: row.row,
+            serial: row.serial,
+            name: row.name,
+            cells: row.cells,
+            inputUrls: row.urls,
+            imageSeqs: row.urls.map((url, index) => {
+              let image = images.get(url);
+              if (!image) {
+                image = {
+                  requestId: id,
+                  seq: images.size + 1,
+                  url,
+                  outputName: `${row.row}-${index + 1}`,
+                  refs: [],
+                  status: 'PENDING',
+                  owner: null,
+                  leaseUntil: null,
+                  outputFile: null,
+                  bytesIn: null,
+                  bytesOut: null,
+                  error: null,
+                };
+                images.set(url, image);
+              }
+              image.refs.push({ row: row.row, position: index + 1 });
+              return image.seq;
+            }),
+            imagesPending: row.urls.length,
+          }));
+          await this.store.addProducts(id, products);
+        },
+      );
+      if (result.errorCount > 0) {
+        const rows = result.errorCount === 1 ? 'problem' : 'problems';
+        throw new CsvRejected(
+          400,
+          `CSV rejected: ${result.errorCount} ${rows} found`,
+          result.errors,
+        );
+      }
+      const all = [...images.values()];
+      for (let i = 0; i < all.length; i += BATCH) {
+        await this.store.addImages(id, all.slice(i, i + BATCH));
+      }
+      return { id, columns, products: result.rows, images: images.size };
+    } catch (err) {
+      await this.store.deleteJob(id);
+      if (err instanceof CsvTooLarge) throw new CsvRejected(413, err.message, []);
+      throw err;
+    }
+  }
+
+  /** Makes a received CSV a job: visible, queued, and announced when done. */
+  async accept(received: ReceivedCsv, options: UploadOptions, baseUrl: string): Promise<void> {
+    const { webhookUrl, ...transform } = options;
+    await this.store.acceptJob(
+      received.id,
+      {
+        options: transform,
+        baseUrl,
+        columns: received.columns,
+        webhookUrl,
+        productsTotal: received.products,
+        imagesTotal: received.images,
+      },
+      new Date(),
+    );
+    this.log.info(
+      { requestId: received.id, products: received.products, images: received.images },
+      'job accepted',
+    );
+    this.onAccepted();
+  }
+
+  /** Forgets a received CSV whose upload turned out to be invalid. */
+  async discard(id: string): Promise<void> {
+    await this.store.deleteJob(id);
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const job = await this.store.getJob(id);
+    return job === null || job.status === 'RECEIVING' ? null : job;
+  }
+
+  listProducts(id: string, offset: number, limit: number): Promise<ProductRecord[]> {
+    return this.store.listProducts(id, offset, limit);
+  }
+
+  findImages(id: string, seqs: number[]): Promise<ImageRecord[]> {
+    return this.store.findImages(id, seqs);
+  }
+
+  /** The results CSV of a COMPLETED job, written again if it went missing from disk. */
+  async resultsPath(job: JobRecord): Promise<string> {
+    const file = resultsFile(this.settings.resultsDir, job.id);
+    try {
+      await fs.access(file);
+      return file;
+    } catch {
+      return writeResultsCsv(this.store, job, this.settings.resultsDir);
+    }
+  }
+
+  /**
+   * Called when a job's last image is recorded: writes the results CSV, then marks the job
+   * COMPLETED. Only the caller that wins that transition sends the webhook, so it is sent
+   * once even if two workers both saw the last image land.
+   */
+  async finishJob(job: JobRecord): Promise<void> {
+    await writeResultsCsv(this.store, job, this.settings.resultsDir);
+    if (!(await this.store.completeJob(job.id, new Date()))) return;
+    const completed = await this.store.getJob(job.id);
+    if (!completed) return;
+    this.log.info(
+      {
+        requestId: job.id,
+        imagesProcessed: completed.imagesProcessed,
+        imagesFailed: completed.imagesFailed,
+      },
+      'job completed',
+    );
+    await this.notify(completed);
+  }
+
+  private async notify(job: JobRecord): Promise<void> {
+    if (job.webhook?.status !== 'PENDING') return;
+    const state = await deliverWebhook(
+      job.webhook,
+      webhookPayload(job),
+      this.dispatcher,
+      this.settings.webhookTimeoutMs,
+    );
+    await this.store.updateWebhook(job.id, state, new Date());
+    this.log.info(
+      { requestId: job.id, webhook: state.status, error: state.lastError },
+      'webhook sent',
+    );
+  }
+
+  /**
+   * Picks up what a previous run left: counters are recomputed from the images (a crash
+   * can fall between recording an image and counting it), jobs whose images are all done
+   * are finished, and webhooks that were never sent are sent. Images still PENDING or under
+   * an expired lease are simply claimed again by the worker.
+   */
+  async resume(): Promise<void> {
+    await this.sweepAbandoned();
+    for (const stale of await this.store.listUnfinishedJobs()) {
+      const job = await this.store.recountJob(stale.id, new Date());
+      if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
+        await this.finishJob(job);
+      } else if (job) {
+        this.log.info(
+          {
+            requestId: job.id,
+            remaining: job.imagesTotal - job.imagesProcessed - job.imagesFailed,
+          },
+          'resuming job',
+        );
+      }
+    }
+    for (const job of await this.store.listPendingWebhooks()) await this.notify(job);
+  }
+
+  async sweepAbandoned(): Promise<void> {
+    const before = new Date(Date.now() - this.settings.abandonedAfterMs);
+    for (const id of await this.store.listAbandonedJobs(before)) {
+      await this.store.deleteJob(id);
+      this.log.info({ requestId: id }, 'discarded an upload that never finished');
+    }
+  }
+}

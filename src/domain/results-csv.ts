@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { format } from 'fast-csv';
+import type { ImageRecord, JobRecord, JobStore } from '../store/job-store.js';
+import { imageUrl } from './urls.js';
+
+export const OUTPUT_URLS_COLUMN = 'Output Image Urls';
+export const ERRORS_COLUMN = 'Errors';
+const PAGE = 1000;
+
+export const resultsFile = (resultsDir: string, id: string): string =>
+  path.join(resultsDir, `${id}.csv`);
+
+/**
+ * Writes the results CSV: the input's own columns and cells, then the output URL for each
+ * input URL (empty where that image failed) and the reasons for the failures. Written to a
+ * temporary name and renamed, so a download never sees half a file and a rerun replaces it.
+ */
+export async function writeResultsCsv(
+  store: JobStore,
+  job: JobRecord,
+  resultsDir: string,
+): Promise<string> {
+  const images = new Map<number, ImageRecord>();
+  for (const image of await store.listImages(job.id)) images.set(image.seq, image);
+
+  async function* rows(): AsyncGenerator<string[]> {
+    yield [...job.columns, OUTPUT_URLS_COLUMN, ERRORS_COLUMN];
+    for (let offset = 0; ; offset += PAGE) {
+      const products = await store.listProducts(job.id, offset, PAGE);
+      for (const product of products) {
+        const outputs: string[] = [];
+        const errors: string[] = [];
+        product.imageSeqs.forEach((seq, position) => {
+          const image = images.get(seq);
+          if (image?.status === 'PROCESSED' && image.outputFile) {
+            outputs.push(imageUrl(job.baseUrl, image.outputFile));
+          } else {
+            outputs.push('');
+            errors.push(`${product.inputUrls[position]}: ${image?.error ?? 'not processed'}`);
+          }
+        });
+        yield [...product.cells, outputs.join(', '), errors.join('; ')];
+      }
+      if (products.length < PAGE) return;
+    }
+  }
+
+  await fs.promises.mkdir(resultsDir, { recursive: true });
+  const target = resultsFile(resultsDir, job.id);
+  const temporary = `${target}.${randomUUID()}.tmp`;
+  await pipeline(
+    rows(),
+    format<string[], string[]>({ quoteColumns: true }),
+    fs.createWriteStream(temporary),
+  );
+  await fs.promises.rename(temporary, target);
+  return target;
+}

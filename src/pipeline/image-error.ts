@@ -1,0 +1,13 @@
+/** A per-image failure with a short reason that is recorded on the image and shown to users. */
+export class ImageError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'ImageError';
+  }
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof ImageError) return err.reason;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

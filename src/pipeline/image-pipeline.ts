@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Dispatcher } from 'undici';
+import type { ImageOutcome, ImageRecord, TransformOptions } from '../store/job-store.js';
+import { downloadImage } from './download.js';
+import { describeError } from './image-error.js';
+import { EXTENSIONS, transformImage } from './transform.js';
+
+export interface PipelineSettings {
+  imagesDir: string;
+  downloadTimeoutMs: number;
+  maxImageBytes: number;
+  maxImagePixels: number;
+}
+
+/** Where an image's bytes go from URL to file: fetch, decode and re-encode, store. */
+export class ImagePipeline {
+  constructor(
+    private readonly settings: PipelineSettings,
+    private readonly dispatcher: Dispatcher,
+  ) {}
+
+  /** Never throws for a problem with the image: that becomes a FAILED outcome with a reason. */
+  async process(image: ImageRecord, options: TransformOptions): Promise<ImageOutcome> {
+    let bytesIn: number | null = null;
+    try {
+      const input = await downloadImage(image.url, this.dispatcher, {
+        timeoutMs: this.settings.downloadTimeoutMs,
+        maxBytes: this.settings.maxImageBytes,
+      });
+      bytesIn = input.length;
+      const output = await transformImage(input, options, this.settings.maxImagePixels);
+      const outputFile = await this.store(image, options, output);
+      return { status: 'PROCESSED', outputFile, bytesIn, bytesOut: output.length, error: null };
+    } catch (err) {
+      return {
+        status: 'FAILED',
+        outputFile: null,
+        bytesIn,
+        bytesOut: null,
+        error: describeError(err),
+      };
+    }
+  }
+
+  /**
+   * Writes beside the final name and renames, so a crash never leaves a half-written file
+   * under a name the results CSV points to, and re-processing replaces rather than adds.
+   */
+  private async store(
+    image: ImageRecord,
+    options: TransformOptions,
+    bytes: Buffer,
+  ): Promise<string> {
+    const relative = `${image.requestId}/${image.outputName}.${EXTENSIONS[options.format]}`;
+    const target = path.join(this.settings.imagesDir, relative);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const temporary = `${target}.${randomUUID()}.tmp`;
+    await fs.writeFile(temporary, bytes);
+    await fs.rename(temporary, target);
+    return relative;
+  }
+}

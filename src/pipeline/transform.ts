@@ -1,0 +1,65 @@
+import sharp from 'sharp';
+import type { TransformOptions } from '../store/job-store.js';
+import { ImageError } from './image-error.js';
+
+export const EXTENSIONS = { jpeg: 'jpg', webp: 'webp', avif: 'avif', png: 'png' } as const;
+
+const DECODABLE = new Set(['jpeg', 'png', 'webp', 'avif', 'heif', 'gif', 'tiff']);
+
+/**
+ * Re-encodes an image: orientation from EXIF applied, metadata stripped, fit inside the
+ * requested box without enlarging, alpha kept where the output format has it and
+ * flattened onto white where it does not.
+ */
+export async function transformImage(
+  input: Buffer,
+  options: TransformOptions,
+  maxPixels: number,
+): Promise<Buffer> {
+  const source = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
+  let format: string | undefined;
+  try {
+    format = (await source.metadata()).format;
+  } catch (err) {
+    throw new ImageError(decodeReason(err));
+  }
+  if (format === undefined || !DECODABLE.has(format)) {
+    throw new ImageError(`not a supported image (${format ?? 'unknown format'})`);
+  }
+  let pipeline = source.rotate();
+  if (options.maxWidth !== null || options.maxHeight !== null) {
+    pipeline = pipeline.resize({
+      width: options.maxWidth ?? undefined,
+      height: options.maxHeight ?? undefined,
+      fit: 'inside',
+      withoutEnlargement: true,
+    });
+  }
+  const quality = options.quality;
+  switch (options.format) {
+    case 'jpeg':
+      pipeline = pipeline.flatten({ background: '#ffffff' }).jpeg({ quality });
+      break;
+    case 'webp':
+      pipeline = pipeline.webp({ quality });
+      break;
+    case 'avif':
+      pipeline = pipeline.avif({ quality });
+      break;
+    case 'png':
+      pipeline = pipeline.png({ quality, compressionLevel: 9, palette: quality < 100 });
+      break;
+  }
+  try {
+    return await pipeline.toBuffer();
+  } catch (err) {
+    throw new ImageError(decodeReason(err));
+  }
+}
+
+function decodeReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/pixel limit/i.test(message)) return 'image has too many pixels (MAX_IMAGE_PIXELS)';
+  if (/unsupported image format/i.test(message)) return 'not an image';
+  return `image could not be decoded: ${message.split('\n')[0]}`;
+}

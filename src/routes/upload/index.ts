@@ -1,0 +1,79 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { CsvRejected, type ReceivedCsv } from '../../domain/job-service.js';
+import { parseUploadOptions } from '../../domain/upload-options.js';
+import { downloadUrl, statusUrl } from '../../domain/urls.js';
+import { ErrorResponse, RejectedUpload } from '../../schemas/common.js';
+import { UploadAccepted } from '../../schemas/jobs.js';
+
+const NO_FILE = 'No CSV file: send it as the "file" field of a multipart/form-data request';
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/upload',
+    {
+      schema: {
+        consumes: ['multipart/form-data'],
+        response: { 202: UploadAccepted, 400: RejectedUpload, 413: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      const { jobs, config } = app.services;
+      if (!request.isMultipart()) {
+        return reply.code(400).send({
+          error: NO_FILE,
+          details: [{ row: null, column: 'file', message: 'request is not multipart/form-data' }],
+        });
+      }
+      const fields: Record<string, string> = {};
+      let received: ReceivedCsv | null = null;
+      try {
+        // Fields may come before or after the file; the CSV is recorded as it streams and
+        // the job only becomes visible once every field has been read and checked.
+        for await (const part of request.parts()) {
+          if (part.type === 'field') {
+            fields[part.fieldname] = String(part.value);
+          } else if (received === null) {
+            received = await jobs.receiveCsv(part.file);
+          } else {
+            part.file.resume();
+          }
+        }
+      } catch (err) {
+        if (received) await jobs.discard(received.id);
+        if (err instanceof CsvRejected) {
+          if (err.statusCode === 413) return reply.code(413).send({ error: err.message });
+          return reply.code(400).send({ error: err.message, details: err.details });
+        }
+        throw err;
+      }
+      if (received === null) {
+        return reply.code(400).send({
+          error: NO_FILE,
+          details: [{ row: null, column: 'file', message: 'missing' }],
+        });
+      }
+      const parsed = parseUploadOptions(fields);
+      if ('errors' in parsed) {
+        await jobs.discard(received.id);
+        return reply.code(400).send({ error: 'Invalid upload options', details: parsed.errors });
+      }
+      const baseUrl = config.publicBaseUrl ?? requestOrigin(request);
+      await jobs.accept(received, parsed.options, baseUrl);
+      return reply.code(202).send({
+        request_id: received.id,
+        status: 'PENDING' as const,
+        products: received.products,
+        images: received.images,
+        status_url: statusUrl(baseUrl, received.id),
+        download_url: downloadUrl(baseUrl, received.id),
+      });
+    },
+  );
+};
+
+function requestOrigin(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+export default routes;

@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import type { Config } from './config.js';
+import { ImageWorker } from './domain/image-worker.js';
+import { JobService } from './domain/job-service.js';
+import { createOutboundDispatcher } from './pipeline/download.js';
+import { ImagePipeline } from './pipeline/image-pipeline.js';
+import { createStore } from './store/index.js';
+import type { JobStore } from './store/job-store.js';
+
+/** The domain, wired once per process and shared by the HTTP routes and the worker. */
+export interface Services {
+  config: Config;
+  store: JobStore;
+  jobs: JobService;
+  worker: ImageWorker;
+  dispatcher: Dispatcher;
+  /** Resumes unfinished work and starts the image pool. */
+  start(): Promise<void>;
+  /** Stops taking images, waits for those in flight up to the deadline, and closes the store. */
+  stop(deadlineMs: number): Promise<void>;
+}
+
+const ABANDONED_UPLOAD_MS = 10 * 60_000;
+
+export async function createServices(config: Config, log: Logger): Promise<Services> {
+  const store = createStore(config);
+  await store.init();
+  const dispatcher = createOutboundDispatcher(config.downloadTimeoutMs);
+  const pipeline = new ImagePipeline(config, dispatcher);
+  let worker: ImageWorker | null = null;
+  const jobs = new JobService(
+    store,
+    {
+      limits: {
+        maxRows: config.maxRows,
+        maxUrlsPerRow: config.maxUrlsPerRow,
+        maxUrlLength: 2048,
+      },
+      resultsDir: config.resultsDir,
+      webhookTimeoutMs: config.webhookTimeoutMs,
+      abandonedAfterMs: ABANDONED_UPLOAD_MS,
+    },
+    dispatcher,
+    log,
+    () => worker?.wake(),
+  );
+  worker = new ImageWorker(
+    store,
+    pipeline,
+    { concurrency: config.concurrency, leaseMs: config.leaseMs, idlePollMs: 1000 },
+    log,
+    (job) => jobs.finishJob(job),
+  );
+  const sweeper = setInterval(() => {
+    jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
+  }, ABANDONED_UPLOAD_MS);
+  sweeper.unref();
+
+  const running = worker;
+  return {
+    config,
+    store,
+    jobs,
+    worker: running,
+    dispatcher,
+    async start() {
+      await jobs.resume();
+      running.start();
+    },
+    async stop(deadlineMs) {
+      clearInterval(sweeper);
+      const drained = await running.stop(deadlineMs);
+      if (!drained) log.warn('stopped with images still in flight; they resume at the next start');
+      await dispatcher.close();
+      await store.close();
+    },
+  };
+}

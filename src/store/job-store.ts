@@ -1,0 +1,166 @@
+import type { OutputFormat } from '../config.js';
+
+/**
+ * RECEIVING is internal: the CSV is still being recorded and the client has no id yet.
+ * Such a job is invisible through the API and is discarded if it is never accepted.
+ */
+export type JobStatus = 'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
+export type ImageStatus = 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
+export type WebhookStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+
+export interface TransformOptions {
+  quality: number;
+  format: OutputFormat;
+  maxWidth: number | null;
+  maxHeight: number | null;
+}
+
+export interface WebhookState {
+  url: string;
+  status: WebhookStatus;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface JobRecord {
+  id: string;
+  status: JobStatus;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+  /** Origin that output URLs are built on, fixed at upload time. */
+  baseUrl: string;
+  options: TransformOptions;
+  /** The input CSV's header, in its order, so the results CSV can repeat it. */
+  columns: string[];
+  webhook: WebhookState | null;
+  productsTotal: number;
+  productsDone: number;
+  imagesTotal: number;
+  imagesProcessed: number;
+  imagesFailed: number;
+  error: string | null;
+}
+
+export interface ProductRecord {
+  requestId: string;
+  /** 1-based index of the data row in the input CSV (the header is not counted). */
+  row: number;
+  serial: string;
+  name: string;
+  /** Every cell of the input row, in column order. */
+  cells: string[];
+  inputUrls: string[];
+  /** Image `seq` for each input URL, position for position. */
+  imageSeqs: number[];
+  imagesPending: number;
+}
+
+export interface ImageRef {
+  row: number;
+  position: number;
+}
+
+export interface ImageRecord {
+  requestId: string;
+  /** Distinct image within its job: a URL repeated in a job is one image, fetched once. */
+  seq: number;
+  url: string;
+  /** Deterministic output name (from the first row and position that used the URL). */
+  outputName: string;
+  /** Product rows that use this image, so finishing it can advance their progress. */
+  refs: ImageRef[];
+  status: ImageStatus;
+  owner: string | null;
+  leaseUntil: Date | null;
+  outputFile: string | null;
+  bytesIn: number | null;
+  bytesOut: number | null;
+  error: string | null;
+}
+
+export interface ImageOutcome {
+  status: 'PROCESSED' | 'FAILED';
+  outputFile: string | null;
+  bytesIn: number | null;
+  bytesOut: number | null;
+  error: string | null;
+}
+
+export interface AcceptedJob {
+  options: TransformOptions;
+  baseUrl: string;
+  columns: string[];
+  webhookUrl: string | null;
+  productsTotal: number;
+  imagesTotal: number;
+}
+
+/**
+ * Persistence for jobs, their products and their images.
+ *
+ * Shaped for MongoDB: every method is a handful of single-document atomic updates,
+ * counters move by increments, and claims are conditional updates, so the same contract
+ * holds on a standalone server with no transactions, and for several processes sharing
+ * one database.
+ */
+export interface JobStore {
+  readonly kind: 'embedded' | 'mongodb';
+  init(): Promise<void>;
+  /** Throws when the store does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Records a job in RECEIVING state, before its rows arrive. */
+  beginJob(id: string, now: Date): Promise<void>;
+  /** Records one batch of a RECEIVING job's products. */
+  addProducts(requestId: string, products: ProductRecord[]): Promise<void>;
+  /** Records one batch of a RECEIVING job's distinct images, once all its rows are known. */
+  addImages(requestId: string, images: ImageRecord[]): Promise<void>;
+  /** RECEIVING → PENDING: from here on the job is visible and will be processed. */
+  acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void>;
+  /** Removes a job and everything recorded for it. */
+  deleteJob(id: string): Promise<void>;
+  /** Ids of RECEIVING jobs untouched since `before`: uploads that died half-way. */
+  listAbandonedJobs(before: Date): Promise<string[]>;
+
+  getJob(id: string): Promise<JobRecord | null>;
+  listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
+  listImages(requestId: string): Promise<ImageRecord[]>;
+  findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;
+
+  /**
+   * Atomically takes up to `limit` images that are PENDING, or PROCESSING under an expired
+   * lease, marking them PROCESSING for `owner` until `leaseUntil`. Oldest jobs first.
+   */
+  claimImages(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<ImageRecord[]>;
+  /** Extends the lease of every image `owner` is processing. */
+  renewLeases(owner: string, leaseUntil: Date): Promise<void>;
+  /** PENDING → PROCESSING for a job whose first image was claimed. */
+  markJobProcessing(id: string, now: Date): Promise<void>;
+  /**
+   * Records an image's final state if `owner` still holds it, and advances the job's
+   * counters. Returns the job after the update, or null when the lease had been lost
+   * (another worker owns the image now, and it will do the accounting).
+   */
+  finishImage(
+    requestId: string,
+    seq: number,
+    owner: string,
+    outcome: ImageOutcome,
+    now: Date,
+  ): Promise<JobRecord | null>;
+
+  /** Jobs that were accepted and are not COMPLETED or FAILED. */
+  listUnfinishedJobs(): Promise<JobRecord[]>;
+  /** Recomputes a job's counters from its images and products (after a crash). */
+  recountJob(id: string, now: Date): Promise<JobRecord | null>;
+  /**
+   * Marks the job COMPLETED if it is not already. True for exactly one caller, which is
+   * then the one that announces the completion.
+   */
+  completeJob(id: string, now: Date): Promise<boolean>;
+  updateWebhook(id: string, webhook: WebhookState, now: Date): Promise<void>;
+  /** COMPLETED jobs whose webhook is still PENDING (a delivery cut off by a restart). */
+  listPendingWebhooks(): Promise<JobRecord[]>;
+}

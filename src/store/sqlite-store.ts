@@ -1,0 +1,487 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  AcceptedJob,
+  ImageOutcome,
+  ImageRecord,
+  JobRecord,
+  JobStatus,
+  JobStore,
+  ProductRecord,
+  WebhookState,
+} from './job-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  completed_at INTEGER,
+  base_url TEXT NOT NULL DEFAULT '',
+  options TEXT NOT NULL DEFAULT '{}',
+  columns TEXT NOT NULL DEFAULT '[]',
+  webhook TEXT,
+  products_total INTEGER NOT NULL DEFAULT 0,
+  products_done INTEGER NOT NULL DEFAULT 0,
+  images_total INTEGER NOT NULL DEFAULT 0,
+  images_processed INTEGER NOT NULL DEFAULT 0,
+  images_failed INTEGER NOT NULL DEFAULT 0,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at);
+
+CREATE TABLE IF NOT EXISTS products (
+  request_id TEXT NOT NULL,
+  row INTEGER NOT NULL,
+  serial TEXT NOT NULL,
+  name TEXT NOT NULL,
+  cells TEXT NOT NULL,
+  input_urls TEXT NOT NULL,
+  image_seqs TEXT NOT NULL,
+  images_pending INTEGER NOT NULL,
+  PRIMARY KEY (request_id, row)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS images (
+  request_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  url TEXT NOT NULL,
+  output_name TEXT NOT NULL,
+  refs TEXT NOT NULL,
+  status TEXT NOT NULL,
+  owner TEXT,
+  lease_until INTEGER,
+  output_file TEXT,
+  bytes_in INTEGER,
+  bytes_out INTEGER,
+  error TEXT,
+  PRIMARY KEY (request_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS images_claim ON images (request_id, status, seq);
+CREATE INDEX IF NOT EXISTS images_owner ON images (owner, status);
+`;
+
+interface JobRow {
+  id: string;
+  status: JobStatus;
+  created_at: number;
+  updated_at: number;
+  completed_at: number | null;
+  base_url: string;
+  options: string;
+  columns: string;
+  webhook: string | null;
+  products_total: number;
+  products_done: number;
+  images_total: number;
+  images_processed: number;
+  images_failed: number;
+  error: string | null;
+}
+
+interface ProductRow {
+  request_id: string;
+  row: number;
+  serial: string;
+  name: string;
+  cells: string;
+  input_urls: string;
+  image_seqs: string;
+  images_pending: number;
+}
+
+interface ImageRow {
+  request_id: string;
+  seq: number;
+  url: string;
+  output_name: string;
+  refs: string;
+  status: ImageRecord['status'];
+  owner: string | null;
+  lease_until: number | null;
+  output_file: string | null;
+  bytes_in: number | null;
+  bytes_out: number | null;
+  error: string | null;
+}
+
+const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+function toJob(row: JobRow): JobRecord {
+  return {
+    id: row.id,
+    status: row.status,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    completedAt: date(row.completed_at),
+    baseUrl: row.base_url,
+    options: JSON.parse(row.options),
+    columns: JSON.parse(row.columns),
+    webhook: row.webhook === null ? null : JSON.parse(row.webhook),
+    productsTotal: row.products_total,
+    productsDone: row.products_done,
+    imagesTotal: row.images_total,
+    imagesProcessed: row.images_processed,
+    imagesFailed: row.images_failed,
+    error: row.error,
+  };
+}
+
+function toProduct(row: ProductRow): ProductRecord {
+  return {
+    requestId: row.request_id,
+    row: row.row,
+    serial: row.serial,
+    name: row.name,
+    cells: JSON.parse(row.cells),
+    inputUrls: JSON.parse(row.input_urls),
+    imageSeqs: JSON.parse(row.image_seqs),
+    imagesPending: row.images_pending,
+  };
+}
+
+function toImage(row: ImageRow): ImageRecord {
+  return {
+    requestId: row.request_id,
+    seq: row.seq,
+    url: row.url,
+    outputName: row.output_name,
+    refs: JSON.parse(row.refs),
+    status: row.status,
+    owner: row.owner,
+    leaseUntil: date(row.lease_until),
+    outputFile: row.output_file,
+    bytesIn: row.bytes_in,
+    bytesOut: row.bytes_out,
+    error: row.error,
+  };
+}
+
+/**
+ * The embedded store: one SQLite file under DATA_DIR. better-sqlite3 is synchronous, so
+ * each method runs to completion on the event loop; the work per call is small and
+ * bounded (batches are capped by the caller), and a multi-statement method runs in one
+ * transaction, which is what makes a crash between its steps harmless here.
+ */
+export class SqliteJobStore implements JobStore {
+  readonly kind = 'embedded' as const;
+  private readonly db: Database.Database;
+
+  constructor(readonly file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async init(): Promise<void> {
+    this.db.exec(SCHEMA);
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async beginJob(id: string, now: Date): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO jobs (id, status, created_at, updated_at) VALUES (?, 'RECEIVING', ?, ?)`,
+      )
+      .run(id, now.getTime(), now.getTime());
+  }
+
+  async addProducts(requestId: string, products: ProductRecord[]): Promise<void> {
+    const insert = this.db.prepare(
+      `INSERT INTO products (request_id, row, serial, name, cells, input_urls, image_seqs, images_pending)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const p of products) {
+        insert.run(
+          requestId,
+          p.row,
+          p.serial,
+          p.name,
+          JSON.stringify(p.cells),
+          JSON.stringify(p.inputUrls),
+          JSON.stringify(p.imageSeqs),
+          p.imagesPending,
+        );
+      }
+      this.touch(requestId);
+    })();
+  }
+
+  async addImages(requestId: string, images: ImageRecord[]): Promise<void> {
+    const insert = this.db.prepare(
+      `INSERT INTO images (request_id, seq, url, output_name, refs, status)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.db.transaction(() => {
+      for (const i of images) {
+        insert.run(requestId, i.seq, i.url, i.outputName, JSON.stringify(i.refs), i.status);
+      }
+      this.touch(requestId);
+    })();
+  }
+
+  /** Keeps a long upload from looking abandoned while its rows are still arriving. */
+  private touch(requestId: string): void {
+    this.db.prepare('UPDATE jobs SET updated_at = ? WHERE id = ?').run(Date.now(), requestId);
+  }
+
+  async acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void> {
+    const webhook: WebhookState | null = accepted.webhookUrl
+      ? { url: accepted.webhookUrl, status: 'PENDING', attempts: 0, lastError: null }
+      : null;
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = 'PENDING', updated_at = ?, base_url = ?, options = ?, columns = ?,
+           webhook = ?, products_total = ?, images_total = ?
+         WHERE id = ? AND status = 'RECEIVING'`,
+      )
+      .run(
+        now.getTime(),
+        accepted.baseUrl,
+        JSON.stringify(accepted.options),
+        JSON.stringify(accepted.columns),
+        webhook === null ? null : JSON.stringify(webhook),
+        accepted.productsTotal,
+        accepted.imagesTotal,
+        id,
+      );
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM images WHERE request_id = ?').run(id);
+      this.db.prepare('DELETE FROM products WHERE request_id = ?').run(id);
+      this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id);
+    })();
+  }
+
+  async listAbandonedJobs(before: Date): Promise<string[]> {
+    const rows = this.db
+      .prepare(`SELECT id FROM jobs WHERE status = 'RECEIVING' AND updated_at < ?`)
+      .all(before.getTime()) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM products WHERE request_id = ? ORDER BY row LIMIT ? OFFSET ?')
+      .all(requestId, limit, offset) as ProductRow[];
+    return rows.map(toProduct);
+  }
+
+  async listImages(requestId: string): Promise<ImageRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM images WHERE request_id = ? ORDER BY seq')
+      .all(requestId) as ImageRow[];
+    return rows.map(toImage);
+  }
+
+  async findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]> {
+    const rows = this.db
+      .prepare(
+        'SELECT * FROM images WHERE request_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq',
+      )
+      .all(requestId, JSON.stringify(seqs)) as ImageRow[];
+    return rows.map(toImage);
+  }
+
+  async claimImages(
+    owner: string,
+    now: Date,
+    leaseUntil: Date,
+    limit: number,
+  ): Promise<ImageRecord[]> {
+    const active = this.db
+      .prepare(
+        `SELECT id FROM jobs WHERE status IN ('PENDING', 'PROCESSING') ORDER BY created_at, id`,
+      )
+      .all() as Array<{ id: string }>;
+    const claim = this.db.prepare(
+      `UPDATE images SET status = 'PROCESSING', owner = ?, lease_until = ?
+       WHERE request_id = ? AND seq IN (
+         SELECT seq FROM images
+         WHERE request_id = ?
+           AND (status = 'PENDING' OR (status = 'PROCESSING' AND lease_until < ?))
+         ORDER BY seq LIMIT ?)
+       RETURNING *`,
+    );
+    return this.db.transaction(() => {
+      const claimed: ImageRecord[] = [];
+      // Round-robin over the active jobs, so a small job behind a large one still moves.
+      let open = active.map((j) => j.id);
+      while (claimed.length < limit && open.length > 0) {
+        const share = Math.max(1, Math.floor((limit - claimed.length) / open.length));
+        const stillOpen: string[] = [];
+        for (const id of open) {
+          const want = Math.min(share, limit - claimed.length);
+          if (want <= 0) break;
+          const rows = claim.all(
+            owner,
+            leaseUntil.getTime(),
+            id,
+            id,
+            now.getTime(),
+            want,
+          ) as ImageRow[];
+          claimed.push(...rows.map(toImage));
+          if (rows.length === want) stillOpen.push(id);
+        }
+        open = stillOpen;
+      }
+      return claimed.sort((a, b) => a.seq - b.seq);
+    })();
+  }
+
+  async renewLeases(owner: string, leaseUntil: Date): Promise<void> {
+    this.db
+      .prepare(`UPDATE images SET lease_until = ? WHERE owner = ? AND status = 'PROCESSING'`)
+      .run(leaseUntil.getTime(), owner);
+  }
+
+  async markJobProcessing(id: string, now: Date): Promise<void> {
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = 'PROCESSING', updated_at = ? WHERE id = ? AND status = 'PENDING'`,
+      )
+      .run(now.getTime(), id);
+  }
+
+  async finishImage(
+    requestId: string,
+    seq: number,
+    owner: string,
+    outcome: ImageOutcome,
+    now: Date,
+  ): Promise<JobRecord | null> {
+    const finish = this.db.prepare(
+      `UPDATE images SET status = ?, output_file = ?, bytes_in = ?, bytes_out = ?, error = ?,
+         owner = NULL, lease_until = NULL
+       WHERE request_id = ? AND seq = ? AND status = 'PROCESSING' AND owner = ?
+       RETURNING refs`,
+    );
+    const decrement = this.db.prepare(
+      `UPDATE products SET images_pending = images_pending - 1
+       WHERE request_id = ? AND row = ? RETURNING images_pending`,
+    );
+    const count = this.db.prepare(
+      `UPDATE jobs SET images_processed = images_processed + ?, images_failed = images_failed + ?,
+         products_done = products_done + ?, updated_at = ?
+       WHERE id = ? RETURNING *`,
+    );
+    return this.db.transaction(() => {
+      const image = finish.get(
+        outcome.status,
+        outcome.outputFile,
+        outcome.bytesIn,
+        outcome.bytesOut,
+        outcome.error,
+        requestId,
+        seq,
+        owner,
+      ) as { refs: string } | undefined;
+      if (!image) return null;
+      let productsDone = 0;
+      for (const ref of JSON.parse(image.refs) as Array<{ row: number }>) {
+        const product = decrement.get(requestId, ref.row) as { images_pending: number };
+        if (product.images_pending === 0) productsDone++;
+      }
+      const processed = outcome.status === 'PROCESSED' ? 1 : 0;
+      const job = count.get(
+        processed,
+        1 - processed,
+        productsDone,
+        now.getTime(),
+        requestId,
+      ) as JobRow;
+      return toJob(job);
+    })();
+  }
+
+  async listUnfinishedJobs(): Promise<JobRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE status IN ('PENDING', 'PROCESSING') ORDER BY created_at, id`,
+      )
+      .all() as JobRow[];
+    return rows.map(toJob);
+  }
+
+  async recountJob(id: string, now: Date): Promise<JobRecord | null> {
+    return this.db.transaction(() => {
+      const final = new Map<number, boolean>();
+      let processed = 0;
+      let failed = 0;
+      const images = this.db
+        .prepare('SELECT seq, status FROM images WHERE request_id = ?')
+        .all(id) as Array<{ seq: number; status: string }>;
+      for (const image of images) {
+        if (image.status === 'PROCESSED') processed++;
+        if (image.status === 'FAILED') failed++;
+        final.set(image.seq, image.status === 'PROCESSED' || image.status === 'FAILED');
+      }
+      const products = this.db
+        .prepare('SELECT row, image_seqs, images_pending FROM products WHERE request_id = ?')
+        .all(id) as Array<{ row: number; image_seqs: string; images_pending: number }>;
+      const setPending = this.db.prepare(
+        'UPDATE products SET images_pending = ? WHERE request_id = ? AND row = ?',
+      );
+      let productsDone = 0;
+      for (const product of products) {
+        const seqs = JSON.parse(product.image_seqs) as number[];
+        const pending = seqs.filter((s) => !final.get(s)).length;
+        if (pending === 0) productsDone++;
+        if (pending !== product.images_pending) setPending.run(pending, id, product.row);
+      }
+      const row = this.db
+        .prepare(
+          `UPDATE jobs SET images_processed = ?, images_failed = ?, products_done = ?, updated_at = ?
+           WHERE id = ? RETURNING *`,
+        )
+        .get(processed, failed, productsDone, now.getTime(), id) as JobRow | undefined;
+      return row ? toJob(row) : null;
+    })();
+  }
+
+  async completeJob(id: string, now: Date): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `UPDATE jobs SET status = 'COMPLETED', completed_at = ?, updated_at = ?
+         WHERE id = ? AND status IN ('PENDING', 'PROCESSING')`,
+      )
+      .run(now.getTime(), now.getTime(), id);
+    return result.changes === 1;
+  }
+
+  async updateWebhook(id: string, webhook: WebhookState, now: Date): Promise<void> {
+    this.db
+      .prepare('UPDATE jobs SET webhook = ?, updated_at = ? WHERE id = ?')
+      .run(JSON.stringify(webhook), now.getTime(), id);
+  }
+
+  async listPendingWebhooks(): Promise<JobRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE status = 'COMPLETED' AND webhook IS NOT NULL
+           AND json_extract(webhook, '$.status') = 'PENDING'`,
+      )
+      .all() as JobRow[];
+    return rows.map(toJob);
+  }
+}
