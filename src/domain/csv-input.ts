@@ -108,10 +108,21 @@ export interface ReadResult {
 
 const MAX_REPORTED_ERRORS = 50;
 
+/** Wraps a failure of the caller's row sink, so it is not mistaken for a problem with the CSV. */
+class SinkFailure extends Error {
+  constructor(readonly original: unknown) {
+    super('row sink failed');
+  }
+}
+
 /**
  * Streams a product CSV, validating each row and handing valid rows to `onRows` in
  * batches. Once any error is found no more rows are handed on, but parsing continues so
  * that the client learns about every bad row in one round trip.
+ *
+ * Rows are checked in the parser's own transform step, as each one is parsed, so a later
+ * parse error (an unbalanced quote, say) can neither hide the problems of the rows before
+ * it nor be reported against the wrong row because some rows were still buffered.
  */
 export async function readProductCsv(
   input: Readable,
@@ -124,38 +135,48 @@ export async function readProductCsv(
     result.errorCount++;
     if (result.errors.length < MAX_REPORTED_ERRORS) result.errors.push(error);
   };
-  let batch: ProductRow[] = [];
-  const parser = parse<string[], string[]>({ headers: false, ignoreEmpty: true });
+  let headerSeen = false;
+  const check = (record: string[]): ProductRow | null => {
+    if (!headerSeen) {
+      headerSeen = true;
+      const header = matchHeader(record);
+      if (Array.isArray(header)) header.forEach(fail);
+      else result.header = header;
+      return null;
+    }
+    if (result.header === null || record.every((cell) => cell.trim() === '')) return null;
+    result.rows++;
+    if (result.rows > limits.maxRows) {
+      throw new CsvTooLarge(`CSV has more than ${limits.maxRows} rows (MAX_ROWS)`);
+    }
+    return checkRow(record, result.rows, result.header, limits, fail);
+  };
+  // fast-csv drops a row whose transform returns null; its types just don't say so.
+  const parser = parse<string[], ProductRow>({ headers: false, ignoreEmpty: true }).transform(
+    check as (record: string[]) => ProductRow,
+  );
   input.on('error', (err) => parser.destroy(err));
   input.pipe(parser);
 
+  let batch: ProductRow[] = [];
+  const flush = async () => {
+    if (batch.length === 0 || result.header === null || result.errorCount > 0) return;
+    const rows = batch;
+    batch = [];
+    try {
+      await onRows(rows, result.header);
+    } catch (err) {
+      throw new SinkFailure(err);
+    }
+  };
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      if (result.header === null) {
-        const header = matchHeader(record);
-        if (Array.isArray(header)) {
-          for (const error of header) fail(error);
-          input.resume();
-          return result;
-        }
-        result.header = header;
-        continue;
-      }
-      if (record.every((cell) => cell.trim() === '')) continue;
-      result.rows++;
-      if (result.rows > limits.maxRows) {
-        throw new CsvTooLarge(`CSV has more than ${limits.maxRows} rows (MAX_ROWS)`);
-      }
-      const product = checkRow(record, result.rows, result.header, limits, fail);
-      if (product && result.errorCount === 0) {
-        batch.push(product);
-        if (batch.length >= batchSize) {
-          await onRows(batch, result.header);
-          batch = [];
-        }
-      }
+    for await (const product of parser as AsyncIterable<ProductRow>) {
+      if (result.errorCount > 0) continue;
+      batch.push(product);
+      if (batch.length >= batchSize) await flush();
     }
   } catch (err) {
+    if (err instanceof SinkFailure) throw err.original;
     if (err instanceof CsvTooLarge || isFileTooLarge(err)) throw err;
     fail({
       row: result.rows + 1,
@@ -164,12 +185,12 @@ export async function readProductCsv(
     });
     return result;
   }
-  if (result.header === null) {
+  if (!headerSeen) {
     fail({ row: null, column: null, message: 'CSV is empty' });
-  } else if (result.rows === 0) {
+  } else if (result.header !== null && result.rows === 0) {
     fail({ row: null, column: null, message: 'CSV has a header but no product rows' });
-  } else if (batch.length > 0 && result.errorCount === 0) {
-    await onRows(batch, result.header);
+  } else {
+    await flush();
   }
   return result;
 }
