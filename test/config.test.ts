@@ -1,0 +1,161 @@
+import path from 'node:path';
+import t from 'tap';
+import { type Config, ConfigError, loadConfig } from '../src/config.js';
+
+const MiB = 1024 * 1024;
+
+t.test('defaults', async (t) => {
+  const expected: Config = {
+    port: 8000,
+    host: '127.0.0.1',
+    publicBaseUrl: null,
+    dataDir: path.resolve('data'),
+    imagesDir: path.resolve('processed_images'),
+    resultsDir: path.resolve('processed_results'),
+    mongodbUri: null,
+    mongodbDb: 'image_batch_service',
+    concurrency: 8,
+    downloadTimeoutMs: 30_000,
+    webhookTimeoutMs: 10_000,
+    maxImageBytes: 25 * MiB,
+    maxImagePixels: 100_000_000,
+    maxCsvBytes: 50 * MiB,
+    maxRows: 100_000,
+    maxUrlsPerRow: 50,
+    leaseMs: 30_000,
+    logLevel: 'info',
+    allowPrivateNetworks: false,
+  };
+  t.strictSame(loadConfig({}), expected);
+  t.strictSame(
+    loadConfig({ PORT: '', LOG_LEVEL: '  ', MONGODB_URI: '' }),
+    expected,
+    'blank is unset',
+  );
+});
+
+t.test('valid values', async (t) => {
+  const config = loadConfig({
+    PORT: ' 9090 ',
+    HOST: '0.0.0.0',
+    PUBLIC_BASE_URL: 'https://images.example.test/',
+    DATA_DIR: '/srv/data',
+    IMAGES_DIR: 'relative/images',
+    RESULTS_DIR: '/srv/results',
+    MONGODB_URI: 'mongodb+srv://user:pw@cluster.test/db',
+    MONGODB_DB: 'other',
+    CONCURRENCY: '256',
+    DOWNLOAD_TIMEOUT_MS: '100',
+    WEBHOOK_TIMEOUT_MS: '600000',
+    MAX_IMAGE_BYTES: '1024',
+    MAX_IMAGE_PIXELS: '1',
+    MAX_CSV_BYTES: String(1024 * MiB),
+    MAX_ROWS: '1',
+    MAX_URLS_PER_ROW: '10000',
+    LEASE_MS: '500',
+    LOG_LEVEL: 'silent',
+    ALLOW_PRIVATE_NETWORKS: 'yes',
+  });
+  t.strictSame(config, {
+    port: 9090,
+    host: '0.0.0.0',
+    publicBaseUrl: 'https://images.example.test',
+    dataDir: '/srv/data',
+    imagesDir: path.resolve('relative/images'),
+    resultsDir: '/srv/results',
+    mongodbUri: 'mongodb+srv://user:pw@cluster.test/db',
+    mongodbDb: 'other',
+    concurrency: 256,
+    downloadTimeoutMs: 100,
+    webhookTimeoutMs: 600_000,
+    maxImageBytes: 1024,
+    maxImagePixels: 1,
+    maxCsvBytes: 1024 * MiB,
+    maxRows: 1,
+    maxUrlsPerRow: 10_000,
+    leaseMs: 500,
+    logLevel: 'silent',
+    allowPrivateNetworks: true,
+  });
+  t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
+  t.equal(loadConfig({ PORT: '65535' }).port, 65535);
+  t.equal(
+    loadConfig({ MONGODB_URI: 'mongodb://localhost:27017' }).mongodbUri,
+    'mongodb://localhost:27017',
+  );
+});
+
+t.test('ALLOW_PRIVATE_NETWORKS spellings', async (t) => {
+  const cases: Array<[string, boolean]> = [
+    ['true', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    ['False', false],
+    ['0', false],
+    ['no', false],
+  ];
+  for (const [raw, expected] of cases) {
+    t.equal(loadConfig({ ALLOW_PRIVATE_NETWORKS: raw }).allowPrivateNetworks, expected, raw);
+  }
+});
+
+t.test('PUBLIC_BASE_URL loses its trailing slashes', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['http://x.test/', 'http://x.test'],
+    ['http://x.test', 'http://x.test'],
+    ['https://x.test/base/', 'https://x.test/base'],
+    ['https://x.test/base//', 'https://x.test/base'],
+    ['HTTPS://X.TEST:8443/', 'https://x.test:8443'],
+  ];
+  for (const [raw, expected] of cases) {
+    t.equal(loadConfig({ PUBLIC_BASE_URL: raw }).publicBaseUrl, expected, raw);
+  }
+});
+
+t.test('each invalid variable throws a ConfigError naming it', async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['PORT', 'abc', /must be a whole number \(got "abc"\)/],
+    ['PORT', '70000', /between 0 and 65535 \(got 70000\)/],
+    ['PORT', '-1', /whole number/],
+    ['PORT', '80.5', /whole number/],
+    ['CONCURRENCY', '0', /between 1 and 256 \(got 0\)/],
+    ['CONCURRENCY', '257', /between 1 and 256/],
+    ['LEASE_MS', '499', /between 500 and 3600000/],
+    ['MAX_ROWS', '0', /between 1 and 10000000/],
+    ['MAX_URLS_PER_ROW', 'many', /whole number/],
+    ['DOWNLOAD_TIMEOUT_MS', '99', /between 100 and 600000/],
+    ['MAX_IMAGE_BYTES', '1023', /between 1024/],
+    [
+      'LOG_LEVEL',
+      'loud',
+      /must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)/,
+    ],
+    ['ALLOW_PRIVATE_NETWORKS', 'maybe', /must be true or false \(got "maybe"\)/],
+    ['PUBLIC_BASE_URL', 'ftp://x', /must be an absolute http\(s\) URL \(got "ftp:\/\/x"\)/],
+    ['PUBLIC_BASE_URL', 'x.test/base', /absolute http\(s\) URL/],
+    ['PUBLIC_BASE_URL', '/relative', /absolute http\(s\) URL/],
+    ['MONGODB_URI', 'http://x', /must start with mongodb:\/\/ or mongodb\+srv:\/\//],
+    ['MONGODB_URI', 'localhost:27017', /must start with mongodb:\/\//],
+  ];
+  for (const [variable, value, reason] of cases) {
+    t.throws(
+      () => loadConfig({ [variable]: value }),
+      {
+        name: 'ConfigError',
+        variable,
+        message: new RegExp(`^Invalid configuration: ${variable} `),
+      },
+      `${variable}=${value} is named`,
+    );
+    let caught: unknown;
+    try {
+      loadConfig({ [variable]: value });
+    } catch (err) {
+      caught = err;
+    }
+    t.type(caught, ConfigError, `${variable}=${value} is a ConfigError`);
+    t.match(caught, { message: reason }, `${variable}=${value} says why`);
+  }
+});

@@ -1,0 +1,826 @@
+import type { Test } from 'tap';
+import type {
+  AcceptedJob,
+  ImageOutcome,
+  ImageRecord,
+  JobRecord,
+  JobStore,
+  ProductRecord,
+  WebhookState,
+} from '../../src/store/job-store.js';
+
+/**
+ * The behaviour every `JobStore` must have, whatever it is built on. Run it from a test
+ * file per implementation (see sqlite.test.ts); a new store (MongoDB) is done when it
+ * passes this suite unchanged.
+ */
+
+export interface StoreHandle {
+  /** Initialised (`init()` already called) and ready to use. */
+  store: JobStore;
+  /**
+   * Where the data lives, so a second store can be opened on the same data: a file path
+   * for SQLite, a database name for MongoDB.
+   */
+  location: string;
+  /**
+   * Closes the store and, when this handle created the location, removes its data. Must
+   * tolerate a store that the test already closed itself.
+   */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Opens a store on a fresh, empty location, or on `location` when given (data written
+ * there by an earlier store must then be visible; the MongoDB run passes the same
+ * database name).
+ */
+export type MakeStore = (location?: string) => Promise<StoreHandle>;
+
+// Every time the store sees comes from here, so leases and ordering are deterministic.
+const T0 = new Date('2024-03-01T10:00:00.000Z');
+const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
+
+const OPTIONS = { quality: 70, format: 'webp', maxWidth: 800, maxHeight: null } as const;
+const COLUMNS = ['Serial Number', 'Product Name', 'Input Image Urls', 'Notes'];
+// Text that a naive serialisation (CSV-ish joins, unescaped JSON) would mangle.
+const AWKWARD = 'note, with "quotes"\nand a line break — ünïcödé';
+
+interface Seeded {
+  id: string;
+  products: ProductRecord[];
+  images: ImageRecord[];
+}
+
+/**
+ * Products and images for a job whose rows use `rows[i]` as their URLs, shaped the way
+ * the job service builds them: a URL repeated anywhere in the job is one image, and each
+ * use of it is one ref (so a row using it twice has two refs and counts it twice).
+ */
+function build(id: string, rows: string[][]): Seeded {
+  const images = new Map<string, ImageRecord>();
+  const products = rows.map((urls, index): ProductRecord => {
+    const row = index + 1;
+    const imageSeqs = urls.map((url, position) => {
+      let image = images.get(url);
+      if (!image) {
+        image = {
+          requestId: id,
+          seq: images.size + 1,
+          url,
+          outputName: `${row}-${position + 1}`,
+          refs: [],
+          status: 'PENDING',
+          owner: null,
+          leaseUntil: null,
+          outputFile: null,
+          bytesIn: null,
+          bytesOut: null,
+          error: null,
+        };
+        images.set(url, image);
+      }
+      image.refs.push({ row, position: position + 1 });
+      return image.seq;
+    });
+    return {
+      requestId: id,
+      row,
+      serial: `S-${row}`,
+      name: `Product ${row}`,
+      cells: [`S-${row}`, `Product ${row}`, urls.join(', '), AWKWARD],
+      inputUrls: urls,
+      imageSeqs,
+      imagesPending: urls.length,
+    };
+  });
+  return { id, products, images: [...images.values()] };
+}
+
+/** `count` rows of one distinct image each. */
+const distinct = (id: string, count: number): string[][] =>
+  Array.from({ length: count }, (_, i) => [`https://img.test/${id}/${i + 1}.jpg`]);
+
+function acceptance(seeded: Seeded, webhookUrl: string | null = null): AcceptedJob {
+  return {
+    options: { ...OPTIONS },
+    baseUrl: 'http://files.test',
+    columns: [...COLUMNS],
+    webhookUrl,
+    productsTotal: seeded.products.length,
+    imagesTotal: seeded.images.length,
+  };
+}
+
+interface SeedOptions {
+  createdAt?: Date;
+  /** When false the job stays RECEIVING. */
+  accept?: boolean;
+  webhookUrl?: string | null;
+}
+
+/** Records a job the way the job service does: begin, product batches, images, accept. */
+async function seed(
+  store: JobStore,
+  id: string,
+  rows: string[][],
+  { createdAt = T0, accept = true, webhookUrl = null }: SeedOptions = {},
+): Promise<Seeded> {
+  const seeded = build(id, rows);
+  await store.beginJob(id, createdAt);
+  // Two product batches and two image batches, so nothing relies on a single batch.
+  // No empty batches: adding rows counts as activity (see listAbandonedJobs), and a job
+  // seeded without rows must stay untouched since its creation.
+  const half = Math.ceil(seeded.products.length / 2);
+  for (const batch of [seeded.products.slice(0, half), seeded.products.slice(half)]) {
+    if (batch.length > 0) await store.addProducts(id, batch);
+  }
+  const imagesHalf = Math.ceil(seeded.images.length / 2);
+  for (const batch of [seeded.images.slice(0, imagesHalf), seeded.images.slice(imagesHalf)]) {
+    if (batch.length > 0) await store.addImages(id, batch);
+  }
+  if (accept) {
+    await store.acceptJob(id, acceptance(seeded, webhookUrl), new Date(createdAt.getTime() + 1));
+  }
+  return seeded;
+}
+
+async function mustGetJob(store: JobStore, id: string): Promise<JobRecord> {
+  const job = await store.getJob(id);
+  if (job === null) throw new Error(`job ${id} is missing`);
+  return job;
+}
+
+/** The counters of a job, for comparing a job's progress in one assertion. */
+function counters(job: JobRecord | null) {
+  if (job === null) return null;
+  return {
+    productsTotal: job.productsTotal,
+    productsDone: job.productsDone,
+    imagesTotal: job.imagesTotal,
+    imagesProcessed: job.imagesProcessed,
+    imagesFailed: job.imagesFailed,
+  };
+}
+
+const seqsOf = (images: ImageRecord[]): number[] => images.map((i) => i.seq).sort((a, b) => a - b);
+const keysOf = (images: ImageRecord[]): string[] =>
+  images.map((i) => `${i.requestId}#${i.seq}`).sort();
+
+const processed = (seq: number): ImageOutcome => ({
+  status: 'PROCESSED',
+  outputFile: `out/${seq}.webp`,
+  bytesIn: 1000 + seq,
+  bytesOut: 100 + seq,
+  error: null,
+});
+const failed = (error: string): ImageOutcome => ({
+  status: 'FAILED',
+  outputFile: null,
+  bytesIn: null,
+  bytesOut: null,
+  error,
+});
+
+export function runStoreContract(t: Test, name: string, makeStore: MakeStore): void {
+  /** A store on fresh data, cleaned up when the subtest ends. */
+  async function open(t: Test): Promise<JobStore> {
+    const handle = await makeStore();
+    t.teardown(() => handle.cleanup());
+    return handle.store;
+  }
+
+  t.test(`${name}: JobStore contract`, async (t) => {
+    t.test('ping resolves on an open store', async (t) => {
+      const store = await open(t);
+      await t.resolves(store.ping());
+    });
+
+    t.test('init can run again on an initialised store', async (t) => {
+      const store = await open(t);
+      await seed(store, 'job-a', distinct('job-a', 1));
+      await t.resolves(store.init());
+      t.equal((await mustGetJob(store, 'job-a')).status, 'PENDING', 'data is kept');
+    });
+
+    t.test('beginJob records a RECEIVING job', async (t) => {
+      const store = await open(t);
+      await store.beginJob('job-a', T0);
+      const job = await mustGetJob(store, 'job-a');
+      // What a RECEIVING job holds in options, columns and baseUrl is the store's business.
+      const { options: _options, columns: _columns, baseUrl: _baseUrl, ...rest } = job;
+      t.strictSame(rest, {
+        id: 'job-a',
+        status: 'RECEIVING',
+        createdAt: T0,
+        updatedAt: T0,
+        completedAt: null,
+        webhook: null,
+        productsTotal: 0,
+        productsDone: 0,
+        imagesTotal: 0,
+        imagesProcessed: 0,
+        imagesFailed: 0,
+        error: null,
+      });
+      t.equal(await store.getJob('no-such-job'), null, 'an unknown id is null');
+      t.strictSame(await store.listUnfinishedJobs(), [], 'a RECEIVING job is not unfinished');
+    });
+
+    t.test('acceptJob makes the job PENDING with its options, columns and totals', async (t) => {
+      const store = await open(t);
+      const withHook = await seed(store, 'job-a', [['https://img.test/1.jpg']], {
+        webhookUrl: 'https://hooks.test/done',
+      });
+      const plain = await seed(store, 'job-b', distinct('job-b', 3), { createdAt: at(5) });
+
+      const a = await mustGetJob(store, 'job-a');
+      const { updatedAt, ...rest } = a;
+      t.strictSame(rest, {
+        id: 'job-a',
+        status: 'PENDING',
+        createdAt: T0,
+        completedAt: null,
+        baseUrl: 'http://files.test',
+        options: OPTIONS,
+        columns: COLUMNS,
+        webhook: {
+          url: 'https://hooks.test/done',
+          status: 'PENDING',
+          attempts: 0,
+          lastError: null,
+        },
+        productsTotal: 1,
+        productsDone: 0,
+        imagesTotal: 1,
+        imagesProcessed: 0,
+        imagesFailed: 0,
+        error: null,
+      });
+      t.type(updatedAt, Date);
+
+      const b = await mustGetJob(store, 'job-b');
+      t.equal(b.status, 'PENDING');
+      t.equal(b.webhook, null, 'no webhook URL, no webhook state');
+      t.strictSame(counters(b), {
+        productsTotal: 3,
+        productsDone: 0,
+        imagesTotal: 3,
+        imagesProcessed: 0,
+        imagesFailed: 0,
+      });
+
+      t.strictSame(await store.listProducts('job-a', 0, 100), withHook.products);
+      t.strictSame(await store.listImages('job-b'), plain.images, 'images are stored PENDING');
+    });
+
+    t.test('acceptJob changes nothing on a job that is not RECEIVING', async (t) => {
+      const store = await open(t);
+      const seeded = await seed(store, 'job-a', distinct('job-a', 2));
+      const before = await mustGetJob(store, 'job-a');
+      const other: AcceptedJob = {
+        options: { quality: 10, format: 'png', maxWidth: null, maxHeight: 5 },
+        baseUrl: 'http://elsewhere.test',
+        columns: ['x'],
+        webhookUrl: 'https://hooks.test/late',
+        productsTotal: 99,
+        imagesTotal: 99,
+      };
+      await store.acceptJob('job-a', other, at(60));
+      t.strictSame(await store.getJob('job-a'), before, 'a PENDING job is untouched');
+
+      await store.completeJob('job-a', at(70));
+      const completed = await mustGetJob(store, 'job-a');
+      await store.acceptJob('job-a', other, at(80));
+      t.strictSame(await store.getJob('job-a'), completed, 'a COMPLETED job is untouched');
+      t.equal(completed.status, 'COMPLETED');
+
+      await store.acceptJob('no-such-job', acceptance(seeded), at(90));
+      t.equal(await store.getJob('no-such-job'), null, 'accepting an unknown id creates nothing');
+    });
+
+    t.test('listAbandonedJobs lists RECEIVING jobs untouched since the cutoff', async (t) => {
+      const store = await open(t);
+      await seed(store, 'old', [], { accept: false });
+      await seed(store, 'recent', [], { createdAt: at(3600), accept: false });
+      await seed(store, 'accepted-old', distinct('accepted-old', 1));
+      await store.beginJob('busy', T0);
+      // Rows arriving count as activity. addProducts takes no time, so the store stamps it
+      // with its own clock, which is years after T0.
+      await store.addProducts('busy', build('busy', distinct('busy', 1)).products);
+
+      t.strictSame((await store.listAbandonedJobs(at(1800))).sort(), ['old']);
+      t.strictSame((await store.listAbandonedJobs(at(7200))).sort(), ['old', 'recent']);
+      t.strictSame(await store.listAbandonedJobs(at(-1)), [], 'nothing is older than T0');
+    });
+
+    t.test('deleteJob removes the job, its products and its images', async (t) => {
+      const store = await open(t);
+      await seed(store, 'job-a', distinct('job-a', 3));
+      const kept = await seed(store, 'job-b', distinct('job-b', 2), { createdAt: at(1) });
+      await store.deleteJob('job-a');
+
+      t.equal(await store.getJob('job-a'), null);
+      t.strictSame(await store.listProducts('job-a', 0, 100), []);
+      t.strictSame(await store.listImages('job-a'), []);
+      t.strictSame(await store.findImages('job-a', [1, 2, 3]), []);
+      const claimed = await store.claimImages('w1', at(10), at(40), 10);
+      t.strictSame(keysOf(claimed), ['job-b#1', 'job-b#2'], 'deleted images are not claimed');
+
+      t.equal((await mustGetJob(store, 'job-b')).status, 'PENDING', 'other jobs are kept');
+      t.strictSame(await store.listProducts('job-b', 0, 100), kept.products);
+      await t.resolves(store.deleteJob('no-such-job'), 'deleting an unknown id is harmless');
+    });
+
+    t.test('listProducts orders by row and pages with offset and limit', async (t) => {
+      const store = await open(t);
+      const seeded = build('job-a', distinct('job-a', 5));
+      await store.beginJob('job-a', T0);
+      const byRow = (row: number): ProductRecord => {
+        const product = seeded.products.find((p) => p.row === row);
+        if (!product) throw new Error(`no row ${row}`);
+        return product;
+      };
+      // Batches out of order: the order comes from `row`, not from insertion.
+      await store.addProducts('job-a', [byRow(3), byRow(1)]);
+      await store.addProducts('job-a', [byRow(5), byRow(2), byRow(4)]);
+      await store.addProducts('job-b', build('job-b', distinct('job-b', 2)).products);
+
+      const rows = async (offset: number, limit: number) =>
+        (await store.listProducts('job-a', offset, limit)).map((p) => p.row);
+      t.strictSame(await store.listProducts('job-a', 0, 100), seeded.products, 'whole records');
+      t.strictSame(await rows(0, 2), [1, 2]);
+      t.strictSame(await rows(1, 2), [2, 3]);
+      t.strictSame(await rows(4, 10), [5]);
+      t.strictSame(await rows(5, 10), []);
+      t.strictSame(await store.listProducts('no-such-job', 0, 10), []);
+    });
+
+    t.test('listImages orders by seq; findImages returns the requested seqs', async (t) => {
+      const store = await open(t);
+      const seeded = build('job-a', distinct('job-a', 4));
+      await store.beginJob('job-a', T0);
+      await store.addProducts('job-a', seeded.products);
+      const bySeq = (seq: number): ImageRecord => {
+        const image = seeded.images.find((i) => i.seq === seq);
+        if (!image) throw new Error(`no seq ${seq}`);
+        return image;
+      };
+      await store.addImages('job-a', [bySeq(4), bySeq(2)]);
+      await store.addImages('job-a', [bySeq(1), bySeq(3)]);
+
+      t.strictSame(await store.listImages('job-a'), seeded.images, 'in seq order');
+      const found = await store.findImages('job-a', [4, 1, 99]);
+      t.strictSame(
+        [...found].sort((a, b) => a.seq - b.seq),
+        [bySeq(1), bySeq(4)],
+        'unknown seqs are ignored',
+      );
+      t.strictSame(await store.findImages('job-a', []), []);
+      t.strictSame(await store.findImages('no-such-job', [1]), []);
+    });
+
+    t.test('claimImages', async (t) => {
+      t.test('takes nothing from RECEIVING or COMPLETED jobs', async (t) => {
+        const store = await open(t);
+        await seed(store, 'receiving', distinct('receiving', 2), { accept: false });
+        await seed(store, 'completed', distinct('completed', 2));
+        t.equal(await store.completeJob('completed', at(1)), true);
+        t.strictSame(await store.claimImages('w1', at(10), at(40), 10), []);
+
+        await seed(store, 'pending', distinct('pending', 1), { createdAt: at(2) });
+        await seed(store, 'processing', distinct('processing', 1), { createdAt: at(3) });
+        await store.markJobProcessing('processing', at(4));
+        const claimed = await store.claimImages('w1', at(10), at(40), 10);
+        t.strictSame(keysOf(claimed), ['pending#1', 'processing#1']);
+      });
+
+      t.test('marks what it returns PROCESSING for the owner until the lease', async (t) => {
+        const store = await open(t);
+        const seeded = await seed(store, 'job-a', distinct('job-a', 2));
+        const claimed = await store.claimImages('w1', at(10), at(40), 10);
+        const expected = seeded.images.map((i) => ({
+          ...i,
+          status: 'PROCESSING' as const,
+          owner: 'w1',
+          leaseUntil: at(40),
+        }));
+        t.strictSame(
+          [...claimed].sort((a, b) => a.seq - b.seq),
+          expected,
+          'returned as claimed',
+        );
+        t.strictSame(await store.listImages('job-a'), expected, 'stored as claimed');
+      });
+
+      t.test('serves the oldest job first', async (t) => {
+        const store = await open(t);
+        // Begun first but created later: age, not insertion order, decides.
+        await seed(store, 'newer', distinct('newer', 3), { createdAt: at(60) });
+        await seed(store, 'older', distinct('older', 3), { createdAt: at(0) });
+        const first = await store.claimImages('w1', at(100), at(130), 1);
+        t.strictSame(
+          first.map((i) => i.requestId),
+          ['older'],
+        );
+      });
+
+      t.test('respects the limit and hands out each image once', async (t) => {
+        const store = await open(t);
+        await seed(store, 'job-a', distinct('job-a', 10));
+        const sizes: number[] = [];
+        const seen: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const claimed = await store.claimImages(`w${i}`, at(10), at(40), 3);
+          sizes.push(claimed.length);
+          seen.push(...keysOf(claimed));
+        }
+        t.strictSame(sizes, [3, 3, 3, 1, 0]);
+        t.equal(new Set(seen).size, 10, 'no image twice');
+        t.strictSame(
+          seqsOf(await store.listImages('job-a')),
+          Array.from({ length: 10 }, (_, i) => i + 1),
+        );
+      });
+
+      t.test('never hands one image to two concurrent owners', async (t) => {
+        const store = await open(t);
+        await seed(store, 'job-a', distinct('job-a', 10));
+        await seed(store, 'job-b', distinct('job-b', 10), { createdAt: at(1) });
+        const [one, two] = await Promise.all([
+          store.claimImages('w1', at(10), at(40), 12),
+          store.claimImages('w2', at(10), at(40), 12),
+        ]);
+        const a = keysOf(one);
+        const b = keysOf(two);
+        t.equal(a.length + b.length, 20, 'all twenty images are claimed');
+        t.strictSame(
+          a.filter((key) => b.includes(key)),
+          [],
+          'the two claims are disjoint',
+        );
+        const owners = new Map((await store.listImages('job-a')).map((i) => [i.seq, i.owner]));
+        for (const image of one.filter((i) => i.requestId === 'job-a')) {
+          t.equal(owners.get(image.seq), 'w1', `job-a#${image.seq} is stored as w1's`);
+        }
+      });
+
+      t.test('re-claims a PROCESSING image only after its lease expired', async (t) => {
+        const store = await open(t);
+        await seed(store, 'job-a', distinct('job-a', 2));
+        t.equal((await store.claimImages('w1', at(10), at(40), 10)).length, 2);
+        t.strictSame(await store.claimImages('w2', at(20), at(50), 10), [], 'lease still held');
+        t.strictSame(await store.claimImages('w1', at(39), at(69), 10), [], 'even by its owner');
+
+        const retaken = await store.claimImages('w2', at(41), at(71), 10);
+        t.strictSame(seqsOf(retaken), [1, 2], 'taken over once the lease expired');
+        t.strictSame(
+          (await store.listImages('job-a')).map((i) => [i.owner, i.leaseUntil]),
+          [
+            ['w2', at(71)],
+            ['w2', at(71)],
+          ],
+        );
+        t.equal(
+          await store.finishImage('job-a', 1, 'w1', processed(1), at(42)),
+          null,
+          'the previous owner has lost it',
+        );
+      });
+
+      t.test('shares the limit between active jobs', async (t) => {
+        const store = await open(t);
+        await seed(store, 'job-a', distinct('job-a', 10));
+        await seed(store, 'job-b', distinct('job-b', 10), { createdAt: at(1) });
+        const claimed = await store.claimImages('w1', at(10), at(40), 4);
+        t.equal(claimed.length, 4);
+        const jobs = new Set(claimed.map((i) => i.requestId));
+        t.strictSame([...jobs].sort(), ['job-a', 'job-b'], 'a job behind another still moves');
+      });
+
+      t.test('fills the limit from other jobs when one runs dry', async (t) => {
+        const store = await open(t);
+        await seed(store, 'job-a', distinct('job-a', 1));
+        await seed(store, 'job-b', distinct('job-b', 10), { createdAt: at(1) });
+        const claimed = await store.claimImages('w1', at(10), at(40), 4);
+        t.strictSame(keysOf(claimed), ['job-a#1', 'job-b#1', 'job-b#2', 'job-b#3']);
+      });
+    });
+
+    t.test('renewLeases extends only the owner’s leases', async (t) => {
+      const store = await open(t);
+      await seed(store, 'job-a', distinct('job-a', 5));
+      const mine = await store.claimImages('w1', at(0), at(30), 2);
+      const theirs = await store.claimImages('w2', at(0), at(30), 2);
+      t.equal(mine.length, 2);
+      t.equal(theirs.length, 2);
+      // One of w1's images finishes: it has no lease left to renew.
+      const finishedSeq = mine[0]?.seq ?? -1;
+      t.not(
+        await store.finishImage('job-a', finishedSeq, 'w1', processed(finishedSeq), at(5)),
+        null,
+      );
+
+      await store.renewLeases('w1', at(90));
+      // At 60s w2's leases (30s) have expired and w1's renewed ones (90s) have not.
+      const taken = await store.claimImages('w3', at(60), at(120), 10);
+      const all = keysOf(await store.listImages('job-a'));
+      t.strictSame(
+        keysOf(taken),
+        all.filter((key) => !keysOf(mine).includes(key)),
+        'w2’s expired images and the pending one are taken, not w1’s',
+      );
+      t.equal(taken.length, 3);
+
+      const images = new Map((await store.listImages('job-a')).map((i) => [i.seq, i]));
+      const kept = mine[1]?.seq ?? -1;
+      t.equal(images.get(kept)?.owner, 'w1', 'the renewed image is still w1’s');
+      t.strictSame(images.get(kept)?.leaseUntil, at(90), 'until the new lease');
+      const finished = images.get(finishedSeq);
+      t.strictSame(
+        [finished?.status, finished?.owner, finished?.leaseUntil],
+        ['PROCESSED', null, null],
+        'a finished image gets no lease',
+      );
+      t.strictSame(await store.claimImages('w4', at(89), at(150), 10), [], 'held until 90s');
+      t.strictSame(
+        keysOf(await store.claimImages('w4', at(121), at(150), 10)),
+        all.filter((key) => key !== `job-a#${finishedSeq}`),
+        'all leases expired: every unfinished image is claimable again',
+      );
+    });
+
+    t.test('markJobProcessing moves PENDING to PROCESSING only', async (t) => {
+      const store = await open(t);
+      await seed(store, 'pending', distinct('pending', 1));
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await seed(store, 'completed', distinct('completed', 1));
+      await store.completeJob('completed', at(5));
+
+      await store.markJobProcessing('pending', at(10));
+      await store.markJobProcessing('receiving', at(10));
+      await store.markJobProcessing('completed', at(10));
+      await store.markJobProcessing('no-such-job', at(10));
+
+      const processing = await mustGetJob(store, 'pending');
+      t.equal(processing.status, 'PROCESSING');
+      t.strictSame(processing.updatedAt, at(10));
+      t.equal((await mustGetJob(store, 'receiving')).status, 'RECEIVING');
+      t.equal((await mustGetJob(store, 'completed')).status, 'COMPLETED');
+      t.equal(await store.getJob('no-such-job'), null);
+
+      await store.markJobProcessing('pending', at(20));
+      t.strictSame(await store.getJob('pending'), processing, 'a second call changes nothing');
+    });
+
+    t.test('finishImage', async (t) => {
+      t.test('returns null and changes nothing without the lease', async (t) => {
+        const store = await open(t);
+        await seed(store, 'job-a', distinct('job-a', 3));
+        const [first] = await store.claimImages('w1', at(0), at(30), 1);
+        t.equal(first?.seq, 1);
+        const before = await mustGetJob(store, 'job-a');
+        const imagesBefore = await store.listImages('job-a');
+        const productsBefore = await store.listProducts('job-a', 0, 100);
+
+        t.equal(await store.finishImage('job-a', 1, 'w2', processed(1), at(5)), null, 'owner');
+        t.equal(await store.finishImage('job-a', 2, 'w1', processed(2), at(5)), null, 'PENDING');
+        t.equal(await store.finishImage('job-a', 99, 'w1', processed(9), at(5)), null, 'unknown');
+        t.equal(await store.finishImage('job-b', 1, 'w1', processed(1), at(5)), null, 'job');
+        t.strictSame(await store.getJob('job-a'), before, 'job unchanged');
+        t.strictSame(await store.listImages('job-a'), imagesBefore, 'images unchanged');
+        t.strictSame(await store.listProducts('job-a', 0, 100), productsBefore, 'products too');
+
+        const job = await store.finishImage('job-a', 1, 'w1', processed(1), at(6));
+        t.equal(job?.imagesProcessed, 1);
+        t.equal(
+          await store.finishImage('job-a', 1, 'w1', processed(1), at(7)),
+          null,
+          'an image is finished once',
+        );
+        t.strictSame(counters(await store.getJob('job-a')), counters(job), 'counted once');
+      });
+
+      t.test('records the outcome, clears the lease and counts it', async (t) => {
+        const store = await open(t);
+        const seeded = await seed(store, 'job-a', distinct('job-a', 2));
+        await store.claimImages('w1', at(0), at(30), 2);
+
+        const afterOk = await store.finishImage('job-a', 1, 'w1', processed(1), at(5));
+        t.match(afterOk, { id: 'job-a', imagesProcessed: 1, imagesFailed: 0, productsDone: 1 });
+        const afterFail = await store.finishImage('job-a', 2, 'w1', failed('HTTP 404'), at(6));
+        t.strictSame(counters(afterFail), {
+          productsTotal: 2,
+          productsDone: 2,
+          imagesTotal: 2,
+          imagesProcessed: 1,
+          imagesFailed: 1,
+        });
+        t.strictSame(counters(await store.getJob('job-a')), counters(afterFail), 'as stored');
+
+        const [one, two] = seeded.images;
+        t.strictSame(await store.listImages('job-a'), [
+          { ...one, ...processed(1), owner: null, leaseUntil: null },
+          { ...two, ...failed('HTTP 404'), owner: null, leaseUntil: null },
+        ]);
+        t.strictSame(
+          (await store.listProducts('job-a', 0, 100)).map((p) => p.imagesPending),
+          [0, 0],
+        );
+      });
+
+      t.test('finishes products when their last image lands, shared images included', async (t) => {
+        const store = await open(t);
+        const u1 = 'https://img.test/1.jpg';
+        const u2 = 'https://img.test/2.jpg';
+        const u3 = 'https://img.test/3.jpg';
+        // Row 1 uses images 1 and 2; row 2 shares image 2; row 3 uses image 3 twice.
+        const seeded = await seed(store, 'job-a', [[u1, u2], [u2], [u3, u3]]);
+        t.strictSame(
+          seeded.images.map((i) => [i.seq, i.refs.length]),
+          [
+            [1, 1],
+            [2, 2],
+            [3, 2],
+          ],
+          'fixture: shared and repeated images have one ref per use',
+        );
+        await store.claimImages('w1', at(0), at(30), 10);
+        const pending = async () =>
+          (await store.listProducts('job-a', 0, 100)).map((p) => p.imagesPending);
+
+        const three = await store.finishImage('job-a', 3, 'w1', processed(3), at(1));
+        t.equal(three?.productsDone, 1, 'the row using image 3 twice is done');
+        t.strictSame(await pending(), [2, 1, 0]);
+
+        const two = await store.finishImage('job-a', 2, 'w1', processed(2), at(2));
+        t.equal(two?.productsDone, 2, 'image 2 finishes row 2 but not row 1');
+        t.strictSame(await pending(), [1, 0, 0]);
+
+        const one = await store.finishImage('job-a', 1, 'w1', failed('timeout'), at(3));
+        t.strictSame(counters(one), {
+          productsTotal: 3,
+          productsDone: 3,
+          imagesTotal: 3,
+          imagesProcessed: 2,
+          imagesFailed: 1,
+        });
+        t.strictSame(await pending(), [0, 0, 0]);
+        t.strictSame(one?.updatedAt, at(3), 'updatedAt is the finishing time');
+      });
+    });
+
+    t.test('recountJob recomputes the counters from the images', async (t) => {
+      const store = await open(t);
+      const u = (n: number) => `https://img.test/${n}.jpg`;
+      await seed(store, 'job-a', [[u(1), u(2)], [u(2)], [u(3), u(3)], [u(4)]]);
+
+      const fresh = await store.recountJob('job-a', at(1));
+      t.strictSame(counters(fresh), {
+        productsTotal: 4,
+        productsDone: 0,
+        imagesTotal: 4,
+        imagesProcessed: 0,
+        imagesFailed: 0,
+      });
+
+      await store.claimImages('w1', at(2), at(32), 10);
+      await store.finishImage('job-a', 2, 'w1', processed(2), at(3));
+      await store.finishImage('job-a', 3, 'w1', failed('HTTP 500'), at(4));
+      const counted = await mustGetJob(store, 'job-a');
+      const pendingBefore = (await store.listProducts('job-a', 0, 100)).map((p) => p.imagesPending);
+      t.strictSame(pendingBefore, [1, 0, 0, 1], 'fixture: what finishImage left');
+
+      // Images 1 and 4 are still PROCESSING: claimed is not finished.
+      const recounted = await store.recountJob('job-a', at(5));
+      t.strictSame(counters(recounted), counters(counted), 'the same counters as finishImage');
+      t.strictSame(counters(recounted), {
+        productsTotal: 4,
+        productsDone: 2,
+        imagesTotal: 4,
+        imagesProcessed: 1,
+        imagesFailed: 1,
+      });
+      t.strictSame(
+        (await store.listProducts('job-a', 0, 100)).map((p) => p.imagesPending),
+        pendingBefore,
+        'the same pending counts per product',
+      );
+      t.strictSame(counters(await store.getJob('job-a')), counters(recounted), 'as stored');
+      t.equal(await store.recountJob('no-such-job', at(6)), null);
+    });
+
+    t.test('completeJob succeeds exactly once', async (t) => {
+      const store = await open(t);
+      await seed(store, 'job-a', distinct('job-a', 1));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => store.completeJob('job-a', at(10 + i))),
+      );
+      t.equal(results.filter((r) => r).length, 1, 'one caller wins');
+      t.equal(results.filter((r) => !r).length, 4);
+      const winner = results.indexOf(true);
+
+      const job = await mustGetJob(store, 'job-a');
+      t.equal(job.status, 'COMPLETED');
+      t.strictSame(job.completedAt, at(10 + winner), 'completedAt is the winner’s time');
+      t.equal(await store.completeJob('job-a', at(20)), false, 'and never again');
+      t.strictSame((await mustGetJob(store, 'job-a')).completedAt, at(10 + winner));
+    });
+
+    t.test('updateWebhook and listPendingWebhooks', async (t) => {
+      const store = await open(t);
+      const hook = 'https://hooks.test/done';
+      await seed(store, 'done-hook', distinct('done-hook', 1), { webhookUrl: hook });
+      await seed(store, 'done-plain', distinct('done-plain', 1), { createdAt: at(1) });
+      await seed(store, 'running-hook', distinct('running-hook', 1), {
+        createdAt: at(2),
+        webhookUrl: hook,
+      });
+      await seed(store, 'done-hook-2', distinct('done-hook-2', 1), {
+        createdAt: at(3),
+        webhookUrl: hook,
+      });
+      for (const id of ['done-hook', 'done-plain', 'done-hook-2']) {
+        t.equal(await store.completeJob(id, at(10)), true);
+      }
+
+      const ids = async () => (await store.listPendingWebhooks()).map((j) => j.id).sort();
+      t.strictSame(await ids(), ['done-hook', 'done-hook-2'], 'COMPLETED with a PENDING webhook');
+
+      const delivered: WebhookState = {
+        url: hook,
+        status: 'DELIVERED',
+        attempts: 1,
+        lastError: null,
+      };
+      await store.updateWebhook('done-hook', delivered, at(20));
+      const failedState: WebhookState = {
+        url: hook,
+        status: 'FAILED',
+        attempts: 3,
+        lastError: 'HTTP 503',
+      };
+      await store.updateWebhook('done-hook-2', failedState, at(21));
+
+      const job = await mustGetJob(store, 'done-hook');
+      t.strictSame(job.webhook, delivered);
+      t.strictSame(job.updatedAt, at(20));
+      t.strictSame((await mustGetJob(store, 'done-hook-2')).webhook, failedState);
+      t.strictSame(await ids(), [], 'delivered and failed webhooks are not pending');
+
+      const retry: WebhookState = { url: hook, status: 'PENDING', attempts: 3, lastError: 'x' };
+      await store.updateWebhook('done-hook-2', retry, at(22));
+      const listed = await store.listPendingWebhooks();
+      t.strictSame(
+        listed.map((j) => [j.id, j.webhook]),
+        [['done-hook-2', retry]],
+        'whole job records are listed',
+      );
+    });
+
+    t.test('listUnfinishedJobs lists PENDING and PROCESSING jobs', async (t) => {
+      const store = await open(t);
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await seed(store, 'pending', distinct('pending', 1), { createdAt: at(1) });
+      await seed(store, 'processing', distinct('processing', 1), { createdAt: at(2) });
+      await seed(store, 'completed', distinct('completed', 1), { createdAt: at(3) });
+      await store.markJobProcessing('processing', at(5));
+      await store.completeJob('completed', at(5));
+
+      const unfinished = await store.listUnfinishedJobs();
+      t.strictSame(unfinished.map((j) => j.id).sort(), ['pending', 'processing']);
+      const processing = unfinished.find((j) => j.id === 'processing');
+      t.strictSame(processing, await store.getJob('processing'), 'whole job records');
+    });
+
+    t.test('data survives close and reopen', async (t) => {
+      const first = await makeStore();
+      t.teardown(() => first.cleanup());
+      const store = first.store;
+      await seed(store, 'job-a', distinct('job-a', 3), { webhookUrl: 'https://hooks.test/x' });
+      await seed(store, 'job-b', distinct('job-b', 1), { createdAt: at(1), accept: false });
+      t.equal((await store.claimImages('w1', at(10), at(40), 10)).length, 3);
+      await store.finishImage('job-a', 1, 'w1', processed(1), at(11));
+
+      const job = await store.getJob('job-a');
+      const products = await store.listProducts('job-a', 0, 100);
+      const images = await store.listImages('job-a');
+      const receiving = await store.getJob('job-b');
+      await store.close();
+
+      const second = await makeStore(first.location);
+      t.teardown(() => second.cleanup());
+      const reopened = second.store;
+      t.strictSame(await reopened.getJob('job-a'), job);
+      t.strictSame(await reopened.listProducts('job-a', 0, 100), products);
+      t.strictSame(await reopened.listImages('job-a'), images);
+      t.strictSame(await reopened.getJob('job-b'), receiving);
+      // Leases are data too: w1's unfinished images are not up for grabs before they expire.
+      t.strictSame(await reopened.claimImages('w2', at(20), at(50), 10), []);
+      t.strictSame(keysOf(await reopened.claimImages('w2', at(41), at(71), 10)), [
+        'job-a#2',
+        'job-a#3',
+      ]);
+    });
+  });
+}
