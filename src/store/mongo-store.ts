@@ -1,0 +1,560 @@
+import { randomUUID } from 'node:crypto';
+import { type Collection, type Db, type Filter, type IndexDescription, MongoClient } from 'mongodb';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type {
+  AcceptedJob,
+  ImageOutcome,
+  ImageRecord,
+  ImageRef,
+  JobRecord,
+  JobStatus,
+  JobStore,
+  ProductRecord,
+  TransformOptions,
+  WebhookState,
+} from './job-store.js';
+
+interface RequestDoc {
+  _id: string;
+  status: JobStatus;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+  base_url: string;
+  options: TransformOptions | null;
+  columns: string[];
+  webhook: WebhookState | null;
+  products_total: number;
+  products_done: number;
+  images_total: number;
+  images_processed: number;
+  images_failed: number;
+  error: string | null;
+}
+
+interface ProductDoc {
+  request_id: string;
+  row: number;
+  serial: string;
+  name: string;
+  cells: string[];
+  input_urls: string[];
+  image_seqs: number[];
+  images_pending: number;
+}
+
+interface ImageDoc {
+  request_id: string;
+  seq: number;
+  url: string;
+  output_name: string;
+  refs: ImageRef[];
+  status: ImageRecord['status'];
+  owner: string | null;
+  lease_until: Date | null;
+  /** Marks the images taken by one claim, so they can be read back after the update. */
+  claim: string | null;
+  output_file: string | null;
+  bytes_in: number | null;
+  bytes_out: number | null;
+  error: string | null;
+}
+
+const ACTIVE: JobStatus[] = ['PENDING', 'PROCESSING'];
+const DEFAULT_OPTIONS: TransformOptions = {
+  quality: 50,
+  format: 'jpeg',
+  maxWidth: null,
+  maxHeight: null,
+};
+
+function toJob(doc: RequestDoc): JobRecord {
+  return {
+    id: doc._id,
+    status: doc.status,
+    createdAt: doc.created_at,
+    updatedAt: doc.updated_at,
+    completedAt: doc.completed_at,
+    baseUrl: doc.base_url,
+    options: doc.options ?? DEFAULT_OPTIONS,
+    columns: doc.columns,
+    webhook: doc.webhook,
+    productsTotal: doc.products_total,
+    productsDone: doc.products_done,
+    imagesTotal: doc.images_total,
+    imagesProcessed: doc.images_processed,
+    imagesFailed: doc.images_failed,
+    error: doc.error,
+  };
+}
+
+function toProduct(doc: ProductDoc): ProductRecord {
+  return {
+    requestId: doc.request_id,
+    row: doc.row,
+    serial: doc.serial,
+    name: doc.name,
+    cells: doc.cells,
+    inputUrls: doc.input_urls,
+    imageSeqs: doc.image_seqs,
+    imagesPending: doc.images_pending,
+  };
+}
+
+function toImage(doc: ImageDoc): ImageRecord {
+  return {
+    requestId: doc.request_id,
+    seq: doc.seq,
+    url: doc.url,
+    outputName: doc.output_name,
+    refs: doc.refs,
+    status: doc.status,
+    owner: doc.owner,
+    leaseUntil: doc.lease_until,
+    outputFile: doc.output_file,
+    bytesIn: doc.bytes_in,
+    bytesOut: doc.bytes_out,
+    error: doc.error,
+  };
+}
+
+/** The database named in the URI's path, if any (`mongodb://host/db?opts`). */
+export function databaseFromUri(uri: string): string | null {
+  const match = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]+)/.exec(uri);
+  return match?.[1] ? decodeURIComponent(match[1]) : null;
+}
+
+/**
+ * The production store, on the official driver. Every state change is one atomic
+ * single-document update (no transactions), so it runs on a standalone server, a replica
+ * set, Atlas, and wire-compatible servers alike, and stays correct with several service
+ * processes on one database: images are claimed by conditional update with an owner and a
+ * lease, and a job is completed by a conditional update that only one caller can win.
+ */
+export class MongoJobStore implements JobStore {
+  readonly kind = 'mongodb' as const;
+  private readonly client: MongoClient;
+  private readonly db: Db;
+  private readonly requests: Collection<RequestDoc>;
+  private readonly products: Collection<ProductDoc>;
+  private readonly images: Collection<ImageDoc>;
+  /**
+   * FerretDB v1 applies an update by reading the document, changing it and writing it
+   * back, without isolation (FerretDB issue #3040): two concurrent `$inc` on one document
+   * can lose one, and a lease renewal can undo a concurrent completion. Against such a
+   * server this process sends its writes one at a time, which keeps one process correct;
+   * on MongoDB itself every update is atomic and writes go out concurrently.
+   */
+  private serializeWrites: LimitFunction | null = null;
+
+  constructor(uri: string, fallbackDb: string) {
+    this.client = new MongoClient(uri, {
+      serverSelectionTimeoutMS: 5000,
+      appName: 'image-batch-service',
+    });
+    this.db = this.client.db(databaseFromUri(uri) ?? fallbackDb);
+    this.requests = this.db.collection<RequestDoc>('requests');
+    this.products = this.db.collection<ProductDoc>('products');
+    this.images = this.db.collection<ImageDoc>('images');
+  }
+
+  async init(): Promise<void> {
+    await this.client.connect();
+    const info = await this.db.admin().command({ buildInfo: 1 });
+    if ('ferretdbVersion' in info) this.serializeWrites = pLimit(1);
+    // Creating an index that exists with the same specification is a no-op, so every start
+    // may run this. One index per command: FerretDB v1 panics on a multi-index
+    // createIndexes whose indexes already exist.
+    const indexes: Array<[string, IndexDescription]> = [
+      ['requests', { key: { status: 1, created_at: 1 }, name: 'status_created' }],
+      ['requests', { key: { status: 1, 'webhook.status': 1 }, name: 'status_webhook' }],
+      ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
+      ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
+      ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
+      ['images', { key: { owner: 1, status: 1 }, name: 'owner_status' }],
+      ['images', { key: { claim: 1 }, name: 'claim' }],
+    ];
+    for (const [collection, index] of indexes) {
+      await this.db.collection(collection).createIndexes([index]);
+    }
+  }
+
+  /** Whether writes are serialized because the server does not update atomically. */
+  get writesSerialized(): boolean {
+    return this.serializeWrites !== null;
+  }
+
+  private write<T>(operation: () => Promise<T>): Promise<T> {
+    return this.serializeWrites ? this.serializeWrites(operation) : operation();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.command({ ping: 1 });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  async beginJob(id: string, now: Date): Promise<void> {
+    await this.write(() =>
+      this.requests.insertOne({
+        _id: id,
+        status: 'RECEIVING',
+        created_at: now,
+        updated_at: now,
+        completed_at: null,
+        base_url: '',
+        options: null,
+        columns: [],
+        webhook: null,
+        products_total: 0,
+        products_done: 0,
+        images_total: 0,
+        images_processed: 0,
+        images_failed: 0,
+        error: null,
+      }),
+    );
+  }
+
+  async addProducts(requestId: string, products: ProductRecord[]): Promise<void> {
+    if (products.length > 0) {
+      await this.write(() =>
+        this.products.insertMany(
+          products.map((p) => ({
+            request_id: requestId,
+            row: p.row,
+            serial: p.serial,
+            name: p.name,
+            cells: p.cells,
+            input_urls: p.inputUrls,
+            image_seqs: p.imageSeqs,
+            images_pending: p.imagesPending,
+          })),
+          { ordered: false },
+        ),
+      );
+    }
+    await this.touch(requestId);
+  }
+
+  async addImages(requestId: string, images: ImageRecord[]): Promise<void> {
+    if (images.length > 0) {
+      await this.write(() =>
+        this.images.insertMany(
+          images.map((i) => ({
+            request_id: requestId,
+            seq: i.seq,
+            url: i.url,
+            output_name: i.outputName,
+            refs: i.refs,
+            status: i.status,
+            owner: null,
+            lease_until: null,
+            claim: null,
+            output_file: null,
+            bytes_in: null,
+            bytes_out: null,
+            error: null,
+          })),
+          { ordered: false },
+        ),
+      );
+    }
+    await this.touch(requestId);
+  }
+
+  /** Keeps a long upload from looking abandoned while its rows are still arriving. */
+  private async touch(requestId: string): Promise<void> {
+    await this.write(() =>
+      this.requests.updateOne({ _id: requestId }, { $set: { updated_at: new Date() } }),
+    );
+  }
+
+  async acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void> {
+    await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: 'RECEIVING' },
+        {
+          $set: {
+            status: 'PENDING',
+            updated_at: now,
+            base_url: accepted.baseUrl,
+            options: accepted.options,
+            columns: accepted.columns,
+            webhook: accepted.webhookUrl
+              ? { url: accepted.webhookUrl, status: 'PENDING', attempts: 0, lastError: null }
+              : null,
+            products_total: accepted.productsTotal,
+            images_total: accepted.imagesTotal,
+          },
+        },
+      ),
+    );
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    // The job document goes last, so an interrupted delete is still found and finished by
+    // the next sweep rather than leaving orphaned rows behind.
+    await this.write(() => this.images.deleteMany({ request_id: id }));
+    await this.write(() => this.products.deleteMany({ request_id: id }));
+    await this.write(() => this.requests.deleteOne({ _id: id }));
+  }
+
+  async listAbandonedJobs(before: Date): Promise<string[]> {
+    const docs = await this.requests
+      .find({ status: 'RECEIVING', updated_at: { $lt: before } }, { projection: { _id: 1 } })
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
+  async getJob(id: string): Promise<JobRecord | null> {
+    const doc = await this.requests.findOne({ _id: id });
+    return doc ? toJob(doc) : null;
+  }
+
+  async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
+    const docs = await this.products
+      .find({ request_id: requestId })
+      .sort({ row: 1 })
+      .skip(offset)
+      .limit(limit)
+      .toArray();
+    return docs.map(toProduct);
+  }
+
+  async listImages(requestId: string): Promise<ImageRecord[]> {
+    const docs = await this.images.find({ request_id: requestId }).sort({ seq: 1 }).toArray();
+    return docs.map(toImage);
+  }
+
+  async findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]> {
+    if (seqs.length === 0) return [];
+    const docs = await this.images
+      .find({ request_id: requestId, seq: { $in: seqs } })
+      .sort({ seq: 1 })
+      .toArray();
+    return docs.map(toImage);
+  }
+
+  async claimImages(
+    owner: string,
+    now: Date,
+    leaseUntil: Date,
+    limit: number,
+  ): Promise<ImageRecord[]> {
+    const active = await this.requests
+      .find({ status: { $in: ACTIVE } }, { projection: { _id: 1 } })
+      .sort({ created_at: 1, _id: 1 })
+      .toArray();
+    const claimed: ImageRecord[] = [];
+    // Round-robin over the active jobs, so a small job behind a large one still moves.
+    let open = active.map((j) => j._id);
+    while (claimed.length < limit && open.length > 0) {
+      const share = Math.max(1, Math.floor((limit - claimed.length) / open.length));
+      const stillOpen: string[] = [];
+      for (const id of open) {
+        const want = Math.min(share, limit - claimed.length);
+        if (want <= 0) break;
+        const got = await this.claimFrom(id, owner, now, leaseUntil, want);
+        claimed.push(...got);
+        if (got.length === want) stillOpen.push(id);
+      }
+      open = stillOpen;
+    }
+    return claimed.sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * Picks candidates, then takes them with one conditional update that re-checks each
+   * one's claimability: a candidate another worker took in between is simply not matched,
+   * and the next round looks further.
+   */
+  private async claimFrom(
+    requestId: string,
+    owner: string,
+    now: Date,
+    leaseUntil: Date,
+    want: number,
+  ): Promise<ImageRecord[]> {
+    const claimable: Filter<ImageDoc> = {
+      request_id: requestId,
+      $or: [{ status: 'PENDING' }, { status: 'PROCESSING', lease_until: { $lt: now } }],
+    };
+    const claim = randomUUID();
+    let taken = 0;
+    for (let round = 0; round < 3 && taken < want; round++) {
+      const candidates = await this.images
+        .find(claimable, { projection: { seq: 1 } })
+        .sort({ seq: 1 })
+        .limit(want - taken)
+        .toArray();
+      if (candidates.length === 0) break;
+      const result = await this.write(() =>
+        this.images.updateMany(
+          { ...claimable, seq: { $in: candidates.map((c) => c.seq) } },
+          { $set: { status: 'PROCESSING', owner, lease_until: leaseUntil, claim } },
+        ),
+      );
+      taken += result.modifiedCount;
+    }
+    if (taken === 0) return [];
+    const docs = await this.images.find({ claim }).sort({ seq: 1 }).toArray();
+    return docs.map(toImage);
+  }
+
+  async renewLeases(owner: string, leaseUntil: Date): Promise<void> {
+    await this.write(() =>
+      this.images.updateMany(
+        { owner, status: 'PROCESSING' },
+        { $set: { lease_until: leaseUntil } },
+      ),
+    );
+  }
+
+  async markJobProcessing(id: string, now: Date): Promise<void> {
+    await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: 'PENDING' },
+        { $set: { status: 'PROCESSING', updated_at: now } },
+      ),
+    );
+  }
+
+  async finishImage(
+    requestId: string,
+    seq: number,
+    owner: string,
+    outcome: ImageOutcome,
+    now: Date,
+  ): Promise<JobRecord | null> {
+    const image = await this.write(() =>
+      this.images.findOneAndUpdate(
+        { request_id: requestId, seq, status: 'PROCESSING', owner },
+        {
+          $set: {
+            status: outcome.status,
+            output_file: outcome.outputFile,
+            bytes_in: outcome.bytesIn,
+            bytes_out: outcome.bytesOut,
+            error: outcome.error,
+            owner: null,
+            lease_until: null,
+            claim: null,
+          },
+        },
+      ),
+    );
+    if (!image) return null;
+    let productsDone = 0;
+    for (const ref of image.refs) {
+      const product = await this.write(() =>
+        this.products.findOneAndUpdate(
+          { request_id: requestId, row: ref.row },
+          { $inc: { images_pending: -1 } },
+          { returnDocument: 'after' },
+        ),
+      );
+      if (product?.images_pending === 0) productsDone++;
+    }
+    const processed = outcome.status === 'PROCESSED' ? 1 : 0;
+    const job = await this.write(() =>
+      this.requests.findOneAndUpdate(
+        { _id: requestId },
+        {
+          $inc: {
+            images_processed: processed,
+            images_failed: 1 - processed,
+            products_done: productsDone,
+          },
+          $set: { updated_at: now },
+        },
+        { returnDocument: 'after' },
+      ),
+    );
+    return job ? toJob(job) : null;
+  }
+
+  async listUnfinishedJobs(): Promise<JobRecord[]> {
+    const docs = await this.requests
+      .find({ status: { $in: ACTIVE } })
+      .sort({ created_at: 1, _id: 1 })
+      .toArray();
+    return docs.map(toJob);
+  }
+
+  async recountJob(id: string, now: Date): Promise<JobRecord | null> {
+    const final = new Map<number, boolean>();
+    let processed = 0;
+    let failed = 0;
+    const images = this.images.find({ request_id: id }, { projection: { seq: 1, status: 1 } });
+    for await (const image of images) {
+      if (image.status === 'PROCESSED') processed++;
+      if (image.status === 'FAILED') failed++;
+      final.set(image.seq, image.status === 'PROCESSED' || image.status === 'FAILED');
+    }
+    let productsDone = 0;
+    const fixes: Array<{ row: number; pending: number }> = [];
+    const products = this.products.find(
+      { request_id: id },
+      { projection: { row: 1, image_seqs: 1, images_pending: 1 } },
+    );
+    for await (const product of products) {
+      const pending = product.image_seqs.filter((s) => !final.get(s)).length;
+      if (pending === 0) productsDone++;
+      if (pending !== product.images_pending) fixes.push({ row: product.row, pending });
+    }
+    if (fixes.length > 0) {
+      await this.write(() =>
+        this.products.bulkWrite(
+          fixes.map((f) => ({
+            updateOne: {
+              filter: { request_id: id, row: f.row },
+              update: { $set: { images_pending: f.pending } },
+            },
+          })),
+          { ordered: false },
+        ),
+      );
+    }
+    const job = await this.write(() =>
+      this.requests.findOneAndUpdate(
+        { _id: id },
+        {
+          $set: {
+            images_processed: processed,
+            images_failed: failed,
+            products_done: productsDone,
+            updated_at: now,
+          },
+        },
+        { returnDocument: 'after' },
+      ),
+    );
+    return job ? toJob(job) : null;
+  }
+
+  async completeJob(id: string, now: Date): Promise<boolean> {
+    const result = await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: { $in: ACTIVE } },
+        { $set: { status: 'COMPLETED', completed_at: now, updated_at: now } },
+      ),
+    );
+    return result.modifiedCount === 1;
+  }
+
+  async updateWebhook(id: string, webhook: WebhookState, now: Date): Promise<void> {
+    await this.write(() =>
+      this.requests.updateOne({ _id: id }, { $set: { webhook, updated_at: now } }),
+    );
+  }
+
+  async listPendingWebhooks(): Promise<JobRecord[]> {
+    const docs = await this.requests
+      .find({ status: 'COMPLETED', 'webhook.status': 'PENDING' })
+      .toArray();
+    return docs.map(toJob);
+  }
+}
