@@ -1,0 +1,181 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MongoClient } from 'mongodb';
+import sharp from 'sharp';
+import t from 'tap';
+import { startOrigin } from '../helpers/origin.js';
+import {
+  downloadCsv,
+  fetchBytes,
+  getJson,
+  type StatusBody,
+  sleep,
+  submit,
+  waitForStatus,
+} from '../helpers/service.js';
+import { startWebhookReceiver } from '../helpers/webhook.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** The real entry point (`src/server.ts`) in a process of its own, configured by env only. */
+async function spawnService(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/server.ts')], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const url = `http://127.0.0.1:${env.PORT}`;
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`service exited early: ${stderr}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) return child;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`service did not start: ${stderr}`);
+}
+
+t.test(
+  'after SIGKILL mid-job, the next start finishes the job with every image once',
+  async (t) => {
+    const origin = await startOrigin();
+    const receiver = await startWebhookReceiver();
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ibs-crash-'));
+    const mongodbUri = process.env.MONGODB_URI;
+    const dbName = `ibs_crash_${randomUUID().replace(/-/g, '')}`;
+    const children: ChildProcess[] = [];
+    t.teardown(async () => {
+      for (const child of children) child.kill('SIGKILL');
+      await origin.close();
+      await receiver.close();
+      await fs.rm(dir, { recursive: true, force: true });
+      if (mongodbUri) {
+        const client = new MongoClient(mongodbUri);
+        await client
+          .db(dbName)
+          .dropDatabase()
+          .catch(() => {});
+        await client.close();
+      }
+    });
+
+    // Half the images answer at once; the others hang until the first process is dead, so
+    // the kill lands with images in flight and others not yet started.
+    const jpeg = origin.fixtures['/img/photo1.jpg'];
+    let released = false;
+    const held: Array<() => void> = [];
+    for (let i = 1; i <= 12; i++) {
+      origin.add(`/crash/${i}.jpg`, (_req, res) => {
+        const answer = () => {
+          res.writeHead(200, { 'content-type': 'image/jpeg' });
+          res.end(jpeg);
+        };
+        if (i <= 6 || released) answer();
+        else held.push(answer);
+      });
+    }
+
+    const port = String(await freePort());
+    const env: Record<string, string> = {
+      PORT: port,
+      HOST: '127.0.0.1',
+      DATA_DIR: path.join(dir, 'data'),
+      IMAGES_DIR: path.join(dir, 'images'),
+      RESULTS_DIR: path.join(dir, 'results'),
+      ALLOW_PRIVATE_NETWORKS: 'true',
+      CONCURRENCY: '3',
+      LEASE_MS: '1000',
+      LOG_LEVEL: 'warn',
+      ...(mongodbUri ? { MONGODB_URI: mongodbUri, MONGODB_DB: dbName } : { MONGODB_URI: '' }),
+    };
+    const url = `http://127.0.0.1:${port}`;
+
+    const first = await spawnService(env);
+    children.push(first);
+    const rows = Array.from({ length: 6 }, (_, r) => {
+      const a = `${origin.url}/crash/${r * 2 + 1}.jpg`;
+      const b = `${origin.url}/crash/${r * 2 + 2}.jpg`;
+      return `${r + 1},Product ${r + 1},"${a}, ${b}",extra-${r + 1}`;
+    });
+    const csv = ['Serial Number,Product Name,Input Image Urls,Note', ...rows].join('\n');
+    const job = await submit(url, csv, { webhook_url: receiver.url });
+    t.equal(job.images, 12);
+
+    // Kill only once some images are recorded and others are hanging in flight.
+    for (let i = 0; i < 200 && held.length === 0; i++) await sleep(50);
+    t.ok(held.length > 0, 'some downloads are in flight at the kill');
+    const before = (await getJson(url, `/status/${job.request_id}`)).body as StatusBody;
+    t.not(before.status, 'COMPLETED', 'the job is unfinished at the kill');
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+
+    released = true;
+    for (const answer of held.splice(0)) answer();
+    const second = await spawnService(env);
+    children.push(second);
+    const done = await waitForStatus(url, job.request_id, 'COMPLETED', 30_000);
+    t.equal(done.progress.images_processed, 12);
+    t.equal(done.progress.images_failed, 0);
+    t.equal(done.progress.products_done, 6);
+
+    const { rows: results } = await downloadCsv(url, job.request_id);
+    t.strictSame(results[0], [
+      'Serial Number',
+      'Product Name',
+      'Input Image Urls',
+      'Note',
+      'Output Image Urls',
+      'Errors',
+    ]);
+    t.equal(results.length, 7, 'one results row per input row');
+    const outputs = results.slice(1).flatMap((row, r) => {
+      t.equal(row[0], String(r + 1), `row ${r + 1} is in input order`);
+      t.equal(row[3], `extra-${r + 1}`, `row ${r + 1} keeps its extra column`);
+      t.equal(row[5], '', `row ${r + 1} has no errors`);
+      return (row[4] ?? '').split(', ');
+    });
+    t.equal(outputs.length, 12);
+    t.equal(new Set(outputs).size, 12, 'every image appears exactly once');
+    for (const output of outputs) {
+      const { res, body } = await fetchBytes(output);
+      t.equal(res.status, 200, `${output} is served`);
+      const meta = await sharp(body).metadata();
+      t.equal(meta.format, 'jpeg');
+      t.ok(body.length < jpeg.length, 'the output is smaller than the input');
+    }
+    const files = (await fs.readdir(path.join(dir, 'images', job.request_id))).filter(
+      (f) => !f.endsWith('.tmp'),
+    );
+    t.equal(files.length, 12, 'no image was written under two names');
+
+    await receiver.waitFor(1);
+    await sleep(300);
+    t.equal(receiver.received.length, 1, 'the webhook is sent once');
+    second.kill('SIGTERM');
+    const code = await new Promise((resolve) => second.once('exit', resolve));
+    t.equal(code, 0, 'SIGTERM stops the service cleanly');
+  },
+);
