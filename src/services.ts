@@ -72,7 +72,9 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
       clearInterval(sweeper);
       const drained = await running.stop(deadlineMs);
       if (!drained) log.warn('stopped with images still in flight; they resume at the next start');
-      await dispatcher.close();
+      // Nothing of ours is in flight any more; destroy rather than close so that no
+      // straggling connection can hold the exit.
+      await dispatcher.destroy();
       await store.close();
     },
   };

@@ -23,6 +23,8 @@ export class ImageWorker {
   private readonly options = new Map<string, TransformOptions>();
   private readonly started = new Set<string>();
   private inFlight = 0;
+  /** Aborted when a stop runs out of time: in-flight downloads end, outcomes are dropped. */
+  private readonly shutdown = new AbortController();
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private wakeUp: (() => void) | null = null;
@@ -64,18 +66,34 @@ export class ImageWorker {
   }
 
   /**
-   * Stops claiming and waits for the images in flight, up to `deadlineMs`. Whatever is
-   * still running after that keeps its lease, which expires so another start takes it.
+   * Stops claiming and waits for the images in flight, up to `deadlineMs`. Images still
+   * running then are cut off, their outcomes dropped, and handed back as PENDING so the
+   * next start (or another worker) takes them at once. True when everything finished.
    */
   async stop(deadlineMs: number): Promise<boolean> {
     this.running = false;
     this.wake();
     await this.loopDone;
     if (this.leaseTimer) clearInterval(this.leaseTimer);
-    const deadline = new Promise<false>((resolve) =>
-      setTimeout(() => resolve(false), deadlineMs).unref(),
-    );
-    return Promise.race([this.idle.then(() => true as const), deadline]);
+    const drained = await this.settled(deadlineMs);
+    if (!drained) {
+      this.shutdown.abort();
+      // A download ends as soon as it is aborted; an encode already under way cannot be
+      // interrupted, but is short.
+      await this.settled(5000);
+    }
+    try {
+      await this.store.releaseImages(this.owner);
+    } catch (err) {
+      // The leases still expire, so the images are taken over a little later instead.
+      this.log.error({ err }, 'could not hand unfinished images back');
+    }
+    return drained;
+  }
+
+  private settled(ms: number): Promise<boolean> {
+    const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref());
+    return Promise.race([this.idle.then(() => true as const), timeout]);
   }
 
   private async loop(): Promise<void> {
@@ -144,7 +162,8 @@ export class ImageWorker {
   private async run(image: ImageRecord): Promise<void> {
     const options = await this.jobOptions(image.requestId);
     if (options === null) return;
-    const outcome = await this.pipeline.process(image, options);
+    const outcome = await this.pipeline.process(image, options, this.shutdown.signal);
+    if (this.shutdown.signal.aborted) return;
     const job = await this.store.finishImage(
       image.requestId,
       image.seq,

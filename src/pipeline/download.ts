@@ -27,8 +27,10 @@ export async function downloadImage(
   url: string,
   dispatcher: Dispatcher,
   limits: DownloadLimits,
+  cancel?: AbortSignal,
 ): Promise<Buffer> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
   let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {

@@ -21,14 +21,26 @@ export class ImagePipeline {
     private readonly dispatcher: Dispatcher,
   ) {}
 
-  /** Never throws for a problem with the image: that becomes a FAILED outcome with a reason. */
-  async process(image: ImageRecord, options: TransformOptions): Promise<ImageOutcome> {
+  /**
+   * Never throws for a problem with the image: that becomes a FAILED outcome with a reason.
+   * `cancel` cuts a download short at shutdown; the caller then discards the outcome.
+   */
+  async process(
+    image: ImageRecord,
+    options: TransformOptions,
+    cancel?: AbortSignal,
+  ): Promise<ImageOutcome> {
     let bytesIn: number | null = null;
     try {
-      const input = await downloadImage(image.url, this.dispatcher, {
-        timeoutMs: this.settings.downloadTimeoutMs,
-        maxBytes: this.settings.maxImageBytes,
-      });
+      const input = await downloadImage(
+        image.url,
+        this.dispatcher,
+        {
+          timeoutMs: this.settings.downloadTimeoutMs,
+          maxBytes: this.settings.maxImageBytes,
+        },
+        cancel,
+      );
       bytesIn = input.length;
       const output = await transformImage(input, options, this.settings.maxImagePixels);
       const outputFile = await this.store(image, options, output);

@@ -136,6 +136,8 @@ export interface JobStore {
   claimImages(owner: string, now: Date, leaseUntil: Date, limit: number): Promise<ImageRecord[]>;
   /** Extends the lease of every image `owner` is processing. */
   renewLeases(owner: string, leaseUntil: Date): Promise<void>;
+  /** Hands every image `owner` is still processing back as PENDING (at shutdown). */
+  releaseImages(owner: string): Promise<void>;
   /** PENDING → PROCESSING for a job whose first image was claimed. */
   markJobProcessing(id: string, now: Date): Promise<void>;
   /**

@@ -413,6 +413,15 @@ export class MongoJobStore implements JobStore {
     );
   }
 
+  async releaseImages(owner: string): Promise<void> {
+    await this.write(() =>
+      this.images.updateMany(
+        { owner, status: 'PROCESSING' },
+        { $set: { status: 'PENDING', owner: null, lease_until: null, claim: null } },
+      ),
+    );
+  }
+
   async markJobProcessing(id: string, now: Date): Promise<void> {
     await this.write(() =>
       this.requests.updateOne(

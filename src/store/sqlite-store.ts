@@ -355,6 +355,15 @@ export class SqliteJobStore implements JobStore {
       .run(leaseUntil.getTime(), owner);
   }
 
+  async releaseImages(owner: string): Promise<void> {
+    this.db
+      .prepare(
+        `UPDATE images SET status = 'PENDING', owner = NULL, lease_until = NULL
+         WHERE owner = ? AND status = 'PROCESSING'`,
+      )
+      .run(owner);
+  }
+
   async markJobProcessing(id: string, now: Date): Promise<void> {
     this.db
       .prepare(
