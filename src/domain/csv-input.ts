@@ -177,7 +177,7 @@ export async function readProductCsv(
     }
   } catch (err) {
     if (err instanceof SinkFailure) throw err.original;
-    if (err instanceof CsvTooLarge || isFileTooLarge(err)) throw err;
+    if (err instanceof CsvTooLarge) throw err;
     fail({
       row: result.rows + 1,
       column: null,
@@ -246,13 +246,4 @@ function checkRow(
     cells,
     urls,
   };
-}
-
-function isFileTooLarge(err: unknown): boolean {
-  return (
-    typeof err === 'object' &&
-    err !== null &&
-    'code' in err &&
-    (err as { code: unknown }).code === 'FST_REQ_FILE_TOO_LARGE'
-  );
 }

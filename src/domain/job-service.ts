@@ -57,7 +57,10 @@ export class JobService {
    */
   async receiveCsv(input: Readable): Promise<ReceivedCsv> {
     const id = randomUUID();
-    await this.store.beginJob(id, new Date());
+    // Not awaited before reading starts: the upload stream must be consumed (and its
+    // errors listened to) from the first tick, or a body that fails meanwhile is missed.
+    const begun = this.store.beginJob(id, new Date());
+    begun.catch(() => {});
     const images = new Map<string, ImageRecord>();
     let columns: string[] = [];
     try {
@@ -66,6 +69,7 @@ export class JobService {
         this.settings.limits,
         BATCH,
         async (rows, header) => {
+          await begun;
           columns = header.columns;
           const products: ProductRecord[] = rows.map((row) => ({
             requestId: id,
@@ -101,6 +105,7 @@ export class JobService {
           await this.store.addProducts(id, products);
         },
       );
+      await begun;
       if (result.errorCount > 0) {
         const rows = result.errorCount === 1 ? 'problem' : 'problems';
         throw new CsvRejected(

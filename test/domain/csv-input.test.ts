@@ -462,22 +462,6 @@ t.test('readProductCsv', async (t) => {
     t.equal(whole.rows.length, 2);
   });
 
-  t.test('a request body over its size limit stays an error, not a CSV problem', async (t) => {
-    const tooLarge = Object.assign(new Error('request file too large'), {
-      code: 'FST_REQ_FILE_TOO_LARGE',
-    });
-    const input = new Readable({
-      read() {
-        this.push(`${HEADER}\n1,a,${url(1)}\n`);
-        this.destroy(tooLarge);
-      },
-    });
-    await t.rejects(
-      readProductCsv(input, LIMITS, 100, async () => {}),
-      { code: 'FST_REQ_FILE_TOO_LARGE' },
-    );
-  });
-
   t.test('a failure in onRows is not reported as a CSV problem', async (t) => {
     // onRows records rows in the store; if the store fails, the upload must fail as a
     // server error, not be answered 400 "CSV could not be parsed: <store error>".

@@ -1,3 +1,4 @@
+import type { Multipart } from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { CsvRejected, type ReceivedCsv } from '../../domain/job-service.js';
@@ -27,16 +28,28 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const fields: Record<string, string> = {};
       let received: ReceivedCsv | null = null;
+      const parts = request.parts();
       try {
         // Fields may come before or after the file; the CSV is recorded as it streams and
         // the job only becomes visible once every field has been read and checked.
-        for await (const part of request.parts()) {
+        for (;;) {
+          const next = await nextPart(parts);
+          if (next.done) break;
+          const part = next.value;
           if (part.type === 'field') {
             fields[part.fieldname] = String(part.value);
-          } else if (received === null) {
+            continue;
+          }
+          // At the size limit the multipart parser ends the file early and marks it
+          // truncated; whatever the reader made of the cut-off rest, the answer is 413.
+          try {
             received = await jobs.receiveCsv(part.file);
-          } else {
-            part.file.resume();
+          } catch (err) {
+            if (!part.file.truncated) throw err;
+          }
+          if (part.file.truncated) {
+            const limit = `CSV is larger than ${config.maxCsvBytes} bytes (MAX_CSV_BYTES)`;
+            throw new CsvRejected(413, limit, []);
           }
         }
       } catch (err) {
@@ -44,6 +57,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         if (err instanceof CsvRejected) {
           if (err.statusCode === 413) return reply.code(413).send({ error: err.message });
           return reply.code(400).send({ error: err.message, details: err.details });
+        }
+        if (err instanceof MalformedUpload) {
+          return reply.code(400).send({ error: err.message, details: [] });
         }
         throw err;
       }
@@ -71,6 +87,26 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 };
+
+class MalformedUpload extends Error {}
+
+/**
+ * The next multipart part. The parser's own errors (a missing boundary, a body cut off,
+ * a second file) are the client's doing: they become a 400 that says what was wrong.
+ */
+async function nextPart(
+  parts: AsyncIterableIterator<Multipart>,
+): Promise<IteratorResult<Multipart>> {
+  try {
+    return await parts.next();
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === 'FST_FILES_LIMIT') {
+      throw new MalformedUpload('Send exactly one CSV file per upload');
+    }
+    throw new MalformedUpload(`Malformed multipart/form-data body: ${e.message ?? String(err)}`);
+  }
+}
 
 function requestOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
