@@ -74,7 +74,9 @@ async function main(): Promise<void> {
     const form = new FormData();
     form.append('file', new Blob([csv], { type: 'text/csv' }), 'products.csv');
     form.append('quality', '60');
-    const accepted = (await (await fetch(`${url}/upload`, { method: 'POST', body: form })).json()) as {
+    const accepted = (await (
+      await fetch(`${url}/upload`, { method: 'POST', body: form })
+    ).json()) as {
       request_id: string;
       status_url: string;
       download_url: string;
@@ -94,7 +96,9 @@ async function main(): Promise<void> {
     const results = await (await fetch(accepted.download_url)).text();
     const saved = path.join(workDir, 'processed_results', `${accepted.request_id}.csv`);
     console.log(`\nResults CSV (GET ${accepted.download_url}):\n\n${results}`);
-    console.log(`Saved at ${saved}\nImages in ${path.join(workDir, 'processed_images', accepted.request_id)}`);
+    console.log(
+      `Saved at ${saved}\nImages in ${path.join(workDir, 'processed_images', accepted.request_id)}`,
+    );
   } finally {
     service.kill('SIGTERM');
     await origin.close();
