@@ -3,50 +3,18 @@
  * (started exactly as `npm start` does), a sample CSV submitted over HTTP, progress until
  * it completes, and the results CSV. Run with `npm run demo`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startOrigin } from '../test/helpers/origin.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntilUp(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`service exited with code ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('service did not start within 10 s');
-}
+import { freePort, spawnService } from '../test/helpers/service-process.js';
 
 async function main(): Promise<void> {
   const origin = await startOrigin();
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'image-batch-demo-'));
-  const service = spawn(process.execPath, [path.join(root, 'dist/server.js')], {
-    cwd: root,
-    env: {
-      ...process.env,
+  const { child: service, url } = await spawnService(
+    {
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: path.join(workDir, 'data'),
@@ -56,10 +24,9 @@ async function main(): Promise<void> {
       ALLOW_PRIVATE_NETWORKS: 'true',
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+    { entry: 'dist', showOutput: true },
+  );
   try {
-    await waitUntilUp(url, service);
     console.log(`image origin  ${origin.url}\nservice       ${url}\n`);
 
     const csv = [

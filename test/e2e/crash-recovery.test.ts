@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import sharp from 'sharp';
 import t from 'tap';
@@ -18,45 +16,8 @@ import {
   submit,
   waitForStatus,
 } from '../helpers/service.js';
+import { freePort, spawnService } from '../helpers/service-process.js';
 import { startWebhookReceiver } from '../helpers/webhook.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** The real entry point (`src/server.ts`) in a process of its own, configured by env only. */
-async function spawnService(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/server.ts')], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const url = `http://127.0.0.1:${env.PORT}`;
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`service exited early: ${stderr}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) return child;
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`service did not start: ${stderr}`);
-}
 
 t.test(
   'after SIGKILL mid-job, the next start finishes the job with every image once',
@@ -113,7 +74,7 @@ t.test(
     };
     const url = `http://127.0.0.1:${port}`;
 
-    const first = await spawnService(env);
+    const { child: first } = await spawnService(env);
     children.push(first);
     const rows = Array.from({ length: 6 }, (_, r) => {
       const a = `${origin.url}/crash/${r * 2 + 1}.jpg`;
@@ -134,7 +95,7 @@ t.test(
 
     released = true;
     for (const answer of held.splice(0)) answer();
-    const second = await spawnService(env);
+    const { child: second } = await spawnService(env);
     children.push(second);
     const done = await waitForStatus(url, job.request_id, 'COMPLETED', 30_000);
     t.equal(done.progress.images_processed, 12);
