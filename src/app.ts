@@ -1,8 +1,10 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import auth from './plugins/app/auth.js';
 import multipart from './plugins/external/multipart.js';
 import staticFiles from './plugins/external/static.js';
+import underPressure from './plugins/external/under-pressure.js';
 import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
 import rootRoutes from './routes/root/index.js';
@@ -43,8 +45,14 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     reply.code(404).send({ error: `No route for ${request.method} ${request.url.split('?')[0]}` }),
   );
 
-  await app.register(multipart, { maxCsvBytes: services.config.maxCsvBytes });
-  await app.register(staticFiles, { imagesDir: services.config.imagesDir });
+  const { config } = services;
+  await app.register(auth, { token: config.apiToken });
+  await app.register(underPressure, {
+    maxEventLoopDelayMs: config.overloadEventLoopDelayMs,
+    maxRssBytes: config.overloadRssBytes,
+  });
+  await app.register(multipart, { maxCsvBytes: config.maxCsvBytes });
+  await app.register(staticFiles, { imagesDir: config.imagesDir });
 
   await app.register(rootRoutes);
   await app.register(healthRoutes);

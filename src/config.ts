@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseAllowlist } from './pipeline/outbound-policy.js';
 
 export const OUTPUT_FORMATS = ['jpeg', 'webp', 'avif', 'png'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -15,7 +16,26 @@ export interface Config {
   mongodbDb: string;
   concurrency: number;
   downloadTimeoutMs: number;
+  /** Retries of a download that failed in a way that may pass (timeouts, 429, 5xx). */
+  downloadRetries: number;
+  downloadRetryBaseMs: number;
+  downloadRetryMaxMs: number;
+  /** Images fetched at once from one host, so one slow host cannot take the whole pool. */
+  perHostConcurrency: number;
+  /** Bearer token every endpoint but /health requires; null leaves the API open. */
+  apiToken: string | null;
+  /** Event-loop delay past which new uploads are turned away with 503. */
+  overloadEventLoopDelayMs: number;
+  /** Resident memory past which new uploads are turned away with 503; 0 turns the check off. */
+  overloadRssBytes: number;
   webhookTimeoutMs: number;
+  /** Key the webhook body is signed with (HMAC-SHA256); null sends webhooks unsigned. */
+  webhookSecret: string | null;
+  /** Calls made for one webhook before it is FAILED, the first one included. */
+  webhookMaxAttempts: number;
+  /** Wait before the first retry; each later one doubles it, up to `webhookRetryMaxMs`. */
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
   maxImageBytes: number;
   maxImagePixels: number;
   maxCsvBytes: number;
@@ -24,6 +44,8 @@ export interface Config {
   leaseMs: number;
   logLevel: string;
   allowPrivateNetworks: boolean;
+  /** `host:port` entries (normalised) that downloads and webhooks may reach whatever their address. */
+  outboundAllowlist: string[];
 }
 
 export class ConfigError extends Error {
@@ -77,6 +99,44 @@ function baseUrl(env: Env, name: string): string | null {
   return url.href.replace(/\/+$/, '');
 }
 
+function apiToken(env: Env): string | null {
+  const token = read(env, 'API_TOKEN');
+  if (token === undefined) return null;
+  if (token.length < 16) throw new ConfigError('API_TOKEN', 'must be at least 16 characters long');
+  return token;
+}
+
+function allowlist(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  try {
+    return parseAllowlist(raw);
+  } catch (err) {
+    throw new ConfigError(name, `has an invalid ${(err as Error).message}`);
+  }
+}
+
+function webhookSecret(env: Env): string | null {
+  const secret = read(env, 'WEBHOOK_SECRET');
+  if (secret === undefined) return null;
+  if (secret.length < 16) {
+    throw new ConfigError('WEBHOOK_SECRET', 'must be at least 16 characters long');
+  }
+  return secret;
+}
+
+function webhookRetry(env: Env): { webhookRetryBaseMs: number; webhookRetryMaxMs: number } {
+  const webhookRetryBaseMs = integer(env, 'WEBHOOK_RETRY_BASE_MS', 1000, 10, 86_400_000);
+  const webhookRetryMaxMs = integer(env, 'WEBHOOK_RETRY_MAX_MS', 300_000, 10, 604_800_000);
+  if (webhookRetryMaxMs < webhookRetryBaseMs) {
+    throw new ConfigError(
+      'WEBHOOK_RETRY_MAX_MS',
+      `must be at least WEBHOOK_RETRY_BASE_MS (${webhookRetryBaseMs}) (got ${webhookRetryMaxMs})`,
+    );
+  }
+  return { webhookRetryBaseMs, webhookRetryMaxMs };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MiB = 1024 * 1024;
 
@@ -104,7 +164,17 @@ export function loadConfig(env: Env = process.env): Config {
     mongodbDb: read(env, 'MONGODB_DB') ?? 'image_batch_service',
     concurrency: integer(env, 'CONCURRENCY', 8, 1, 256),
     downloadTimeoutMs: integer(env, 'DOWNLOAD_TIMEOUT_MS', 30_000, 100, 600_000),
+    downloadRetries: integer(env, 'DOWNLOAD_RETRIES', 2, 0, 10),
+    downloadRetryBaseMs: integer(env, 'DOWNLOAD_RETRY_BASE_MS', 500, 1, 600_000),
+    downloadRetryMaxMs: integer(env, 'DOWNLOAD_RETRY_MAX_MS', 10_000, 1, 3_600_000),
+    perHostConcurrency: integer(env, 'PER_HOST_CONCURRENCY', 4, 1, 256),
+    apiToken: apiToken(env),
+    overloadEventLoopDelayMs: integer(env, 'OVERLOAD_EVENT_LOOP_DELAY_MS', 1000, 10, 60_000),
+    overloadRssBytes: integer(env, 'OVERLOAD_RSS_MB', 1536, 0, 1_048_576) * MiB,
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 600_000),
+    webhookSecret: webhookSecret(env),
+    webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 6, 1, 100),
+    ...webhookRetry(env),
     maxImageBytes: integer(env, 'MAX_IMAGE_BYTES', 25 * MiB, 1024, 1024 * MiB),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1_000_000_000),
     maxCsvBytes: integer(env, 'MAX_CSV_BYTES', 50 * MiB, 1024, 1024 * MiB),
@@ -113,5 +183,6 @@ export function loadConfig(env: Env = process.env): Config {
     leaseMs: integer(env, 'LEASE_MS', 30_000, 500, 3_600_000),
     logLevel,
     allowPrivateNetworks: boolean(env, 'ALLOW_PRIVATE_NETWORKS', false),
+    outboundAllowlist: allowlist(env, 'OUTBOUND_ALLOWLIST'),
   };
 }

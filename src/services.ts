@@ -3,8 +3,10 @@ import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobService } from './domain/job-service.js';
+import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
 import { createOutboundDispatcher } from './pipeline/download.js';
 import { ImagePipeline } from './pipeline/image-pipeline.js';
+import { OutboundPolicy } from './pipeline/outbound-policy.js';
 import { createStore } from './store/index.js';
 import type { JobStore } from './store/job-store.js';
 
@@ -15,9 +17,12 @@ export interface Services {
   jobs: JobService;
   worker: ImageWorker;
   dispatcher: Dispatcher;
-  /** Resumes unfinished work and starts the image pool. */
+  /** Resumes unfinished work and starts the image pool and the webhook dispatcher. */
   start(): Promise<void>;
-  /** Stops taking images, waits for those in flight up to the deadline, and closes the store. */
+  /**
+   * Stops taking images and webhooks, waits for those in flight up to the deadline, and
+   * closes the store.
+   */
   stop(deadlineMs: number): Promise<void>;
 }
 
@@ -26,8 +31,28 @@ const ABANDONED_UPLOAD_MS = 10 * 60_000;
 export async function createServices(config: Config, log: Logger): Promise<Services> {
   const store = createStore(config);
   await store.init();
-  const dispatcher = createOutboundDispatcher(config.downloadTimeoutMs);
+  const policy = new OutboundPolicy({
+    allowPrivateNetworks: config.allowPrivateNetworks,
+    allowlist: config.outboundAllowlist,
+  });
+  const dispatcher = createOutboundDispatcher(config.downloadTimeoutMs, policy);
   const pipeline = new ImagePipeline(config, dispatcher);
+  const webhooks = new WebhookDispatcher(
+    store,
+    dispatcher,
+    {
+      secret: config.webhookSecret,
+      timeoutMs: config.webhookTimeoutMs,
+      retry: {
+        maxAttempts: config.webhookMaxAttempts,
+        baseMs: config.webhookRetryBaseMs,
+        maxMs: config.webhookRetryMaxMs,
+      },
+      pollMs: 1000,
+      concurrency: 8,
+    },
+    log,
+  );
   let worker: ImageWorker | null = null;
   const jobs = new JobService(
     store,
@@ -38,17 +63,21 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
         maxUrlLength: 2048,
       },
       resultsDir: config.resultsDir,
-      webhookTimeoutMs: config.webhookTimeoutMs,
       abandonedAfterMs: ABANDONED_UPLOAD_MS,
     },
-    dispatcher,
     log,
     () => worker?.wake(),
+    () => webhooks.wake(),
   );
   worker = new ImageWorker(
     store,
     pipeline,
-    { concurrency: config.concurrency, leaseMs: config.leaseMs, idlePollMs: 1000 },
+    {
+      concurrency: config.concurrency,
+      perHostConcurrency: config.perHostConcurrency,
+      leaseMs: config.leaseMs,
+      idlePollMs: 1000,
+    },
     log,
     (job) => jobs.finishJob(job),
   );
@@ -67,11 +96,17 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     async start() {
       await jobs.resume();
       running.start();
+      webhooks.start();
     },
     async stop(deadlineMs) {
       clearInterval(sweeper);
-      const drained = await running.stop(deadlineMs);
+      const [drained, delivered] = await Promise.all([
+        running.stop(deadlineMs),
+        webhooks.stop(deadlineMs),
+      ]);
       if (!drained) log.warn('stopped with images still in flight; they resume at the next start');
+      if (!delivered)
+        log.warn('stopped with webhook calls cut off; they are retried at the next start');
       // Nothing of ours is in flight any more; destroy rather than close so that no
       // straggling connection can hold the exit.
       await dispatcher.destroy();

@@ -6,6 +6,8 @@ import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../stor
 
 export interface WorkerSettings {
   concurrency: number;
+  /** Images from one host in the pool at once; the rest wait without taking a slot. */
+  perHostConcurrency: number;
   leaseMs: number;
   /** How often to look for work nobody told us about (expired leases, other processes). */
   idlePollMs: number;
@@ -20,6 +22,9 @@ export interface WorkerSettings {
 export class ImageWorker {
   readonly owner = randomUUID();
   private readonly limit: LimitFunction;
+  private readonly hostLimits = new Map<string, LimitFunction>();
+  /** Dispatched images queued behind their host's limit, holding no pool slot. */
+  private waitingForHost = 0;
   private readonly options = new Map<string, TransformOptions>();
   private readonly started = new Set<string>();
   private inFlight = 0;
@@ -98,10 +103,16 @@ export class ImageWorker {
 
   private async loop(): Promise<void> {
     // A small queue ahead of the pool keeps it busy between claims without taking so much
-    // that a newly arrived job has to wait behind this process's backlog.
+    // that a newly arrived job has to wait behind this process's backlog. Images waiting
+    // on a busy host do not count against it (other hosts' images should fill the pool),
+    // but the whole backlog stays bounded.
     const target = this.settings.concurrency * 2;
+    const backlog = this.settings.concurrency * 8;
     while (this.running) {
-      const room = target - this.inFlight;
+      const room = Math.min(
+        target - (this.inFlight - this.waitingForHost),
+        backlog - this.inFlight,
+      );
       let claimed: ImageRecord[] = [];
       if (room > 0) {
         try {
@@ -148,7 +159,11 @@ export class ImageWorker {
       });
     }
     this.inFlight++;
-    this.limit(() => this.run(image))
+    this.waitingForHost++;
+    this.hostLimit(image.url)(() => {
+      this.waitingForHost--;
+      return this.limit(() => this.run(image));
+    })
       .catch((err: unknown) =>
         this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
       )
@@ -159,7 +174,19 @@ export class ImageWorker {
       });
   }
 
+  private hostLimit(url: string): LimitFunction {
+    const host = new URL(url).host;
+    let limit = this.hostLimits.get(host);
+    if (!limit) {
+      limit = pLimit(this.settings.perHostConcurrency);
+      this.hostLimits.set(host, limit);
+    }
+    return limit;
+  }
+
   private async run(image: ImageRecord): Promise<void> {
+    // Claimed but not started when a stop began: left for releaseImages to hand back.
+    if (!this.running) return;
     const options = await this.jobOptions(image.requestId);
     if (options === null) return;
     const outcome = await this.pipeline.process(image, options, this.shutdown.signal);

@@ -2,12 +2,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 import type { ImageRecord, JobRecord, JobStore, ProductRecord } from '../store/job-store.js';
 import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
 import { resultsFile, writeResultsCsv } from './results-csv.js';
 import type { UploadOptions } from './upload-options.js';
-import { deliverWebhook, webhookPayload } from './webhook.js';
 
 /** A CSV that cannot become a job: nothing of it stays recorded. */
 export class CsvRejected extends Error {
@@ -31,7 +29,6 @@ export interface ReceivedCsv {
 export interface JobServiceSettings {
   limits: CsvLimits;
   resultsDir: string;
-  webhookTimeoutMs: number;
   /** A RECEIVING job untouched this long is an upload that died half-way. */
   abandonedAfterMs: number;
 }
@@ -46,9 +43,10 @@ export class JobService {
   constructor(
     private readonly store: JobStore,
     private readonly settings: JobServiceSettings,
-    private readonly dispatcher: Dispatcher,
     private readonly log: Logger,
     private readonly onAccepted: () => void,
+    /** A job completed, and its webhook (if any) is due: the webhook dispatcher takes it. */
+    private readonly onCompleted: () => void,
   ) {}
 
   /**
@@ -179,45 +177,25 @@ export class JobService {
 
   /**
    * Called when a job's last image is recorded: writes the results CSV, then marks the job
-   * COMPLETED. Only the caller that wins that transition sends the webhook, so it is sent
-   * once even if two workers both saw the last image land.
+   * COMPLETED, which makes its webhook due in the same update. Only the caller that wins
+   * that transition wakes the webhook dispatcher; the webhook itself is claimed from the
+   * store, so it is sent once even if two workers both saw the last image land.
    */
   async finishJob(job: JobRecord): Promise<void> {
     await writeResultsCsv(this.store, job, this.settings.resultsDir);
     if (!(await this.store.completeJob(job.id, new Date()))) return;
-    const completed = await this.store.getJob(job.id);
-    if (!completed) return;
     this.log.info(
-      {
-        requestId: job.id,
-        imagesProcessed: completed.imagesProcessed,
-        imagesFailed: completed.imagesFailed,
-      },
+      { requestId: job.id, imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },
       'job completed',
     );
-    await this.notify(completed);
-  }
-
-  private async notify(job: JobRecord): Promise<void> {
-    if (job.webhook?.status !== 'PENDING') return;
-    const state = await deliverWebhook(
-      job.webhook,
-      webhookPayload(job),
-      this.dispatcher,
-      this.settings.webhookTimeoutMs,
-    );
-    await this.store.updateWebhook(job.id, state, new Date());
-    this.log.info(
-      { requestId: job.id, webhook: state.status, error: state.lastError },
-      'webhook sent',
-    );
+    this.onCompleted();
   }
 
   /**
    * Picks up what a previous run left: counters are recomputed from the images (a crash
-   * can fall between recording an image and counting it), jobs whose images are all done
-   * are finished, and webhooks that were never sent are sent. Images still PENDING or under
-   * an expired lease are simply claimed again by the worker.
+   * can fall between recording an image and counting it) and jobs whose images are all
+   * done are finished. Images still PENDING or under an expired lease are simply claimed
+   * again by the worker, and webhooks still due by the webhook dispatcher.
    */
   async resume(): Promise<void> {
     await this.sweepAbandoned();
@@ -235,7 +213,6 @@ export class JobService {
         );
       }
     }
-    for (const job of await this.store.listPendingWebhooks()) await this.notify(job);
   }
 
   async sweepAbandoned(): Promise<void> {

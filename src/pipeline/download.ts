@@ -1,5 +1,7 @@
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import { ImageError } from './image-error.js';
+import type { OutboundPolicy } from './outbound-policy.js';
+import { parseRetryAfter } from './retry.js';
 
 export interface DownloadLimits {
   timeoutMs: number;
@@ -8,10 +10,13 @@ export interface DownloadLimits {
 
 const MAX_REDIRECTS = 5;
 
-/** One connection pool for every outbound image download and webhook call. */
-export function createOutboundDispatcher(timeoutMs: number): Dispatcher {
+/**
+ * One connection pool for every outbound image download and webhook call. Every
+ * connection it opens, redirect hops included, goes through the policy's connector.
+ */
+export function createOutboundDispatcher(timeoutMs: number, policy: OutboundPolicy): Dispatcher {
   return new Agent({
-    connect: { timeout: timeoutMs },
+    connect: policy.connector({ timeout: timeoutMs }),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     keepAliveTimeout: 10_000,
@@ -39,12 +44,17 @@ export async function downloadImage(
       headers: { accept: 'image/*', 'user-agent': 'image-batch-service' },
     });
   } catch (err) {
-    throw new ImageError(networkReason(err, limits.timeoutMs));
+    throw networkError(err, limits.timeoutMs);
   }
   const { statusCode, headers, body } = response;
   if (statusCode < 200 || statusCode > 299) {
     body.resume();
-    throw new ImageError(`HTTP ${statusCode} from image server`);
+    const transient = statusCode === 429 || statusCode >= 500;
+    throw new ImageError(
+      `HTTP ${statusCode} from image server`,
+      transient,
+      transient ? parseRetryAfter(headers['retry-after']) : null,
+    );
   }
   const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxBytes) {
@@ -64,35 +74,43 @@ export async function downloadImage(
     }
   } catch (err) {
     if (err instanceof ImageError) throw err;
-    throw new ImageError(networkReason(err, limits.timeoutMs));
+    throw networkError(err, limits.timeoutMs);
   }
   if (received === 0) throw new ImageError('image server sent an empty body');
   return Buffer.concat(chunks, received);
 }
 
-function networkReason(err: unknown, timeoutMs: number): string {
+/** What went wrong on the wire, and whether trying again could help. */
+function networkError(err: unknown, timeoutMs: number): ImageError {
   const e = err as { name?: string; code?: string; message?: string };
+  const transient = (reason: string) => new ImageError(reason, true);
   if (
     e.name === 'TimeoutError' ||
+    e.name === 'AbortError' ||
     e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
     e.code === 'UND_ERR_BODY_TIMEOUT'
   ) {
-    return `download timed out after ${timeoutMs} ms`;
+    return transient(`download timed out after ${timeoutMs} ms`);
   }
-  if (e.code === 'UND_ERR_CONNECT_TIMEOUT') return `connection timed out after ${timeoutMs} ms`;
-  if (e.name === 'AbortError') return `download timed out after ${timeoutMs} ms`;
-  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return 'host not found';
-  if (e.code === 'ECONNREFUSED') return 'connection refused';
-  if (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET')
-    return 'connection reset by image server';
+  if (e.code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return transient(`connection timed out after ${timeoutMs} ms`);
+  }
+  // The outbound policy's refusal already reads as a reason, and is final.
+  if (e.code === 'ERR_OUTBOUND_REFUSED') return new ImageError(e.message ?? 'refused');
+  if (e.code === 'EAI_AGAIN') return transient('host lookup failed for now');
+  if (e.code === 'ENOTFOUND') return new ImageError('host not found');
+  if (e.code === 'ECONNREFUSED') return transient('connection refused');
+  if (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET') {
+    return transient('connection reset by image server');
+  }
   if (
     e.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' ||
     e.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
   ) {
-    return 'image server sent fewer bytes than it announced';
+    return transient('image server sent fewer bytes than it announced');
   }
   if (e.name === 'MaxRedirectionError' || /redirect/i.test(e.message ?? '')) {
-    return `too many redirects (more than ${MAX_REDIRECTS})`;
+    return new ImageError(`too many redirects (more than ${MAX_REDIRECTS})`);
   }
-  return `download failed: ${e.message ?? String(err)}`;
+  return new ImageError(`download failed: ${e.message ?? String(err)}`);
 }

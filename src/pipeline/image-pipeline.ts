@@ -5,11 +5,15 @@ import type { Dispatcher } from 'undici';
 import type { ImageOutcome, ImageRecord, TransformOptions } from '../store/job-store.js';
 import { downloadImage } from './download.js';
 import { describeError } from './image-error.js';
+import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
 
 export interface PipelineSettings {
   imagesDir: string;
   downloadTimeoutMs: number;
+  downloadRetries: number;
+  downloadRetryBaseMs: number;
+  downloadRetryMaxMs: number;
   maxImageBytes: number;
   maxImagePixels: number;
 }
@@ -32,12 +36,18 @@ export class ImagePipeline {
   ): Promise<ImageOutcome> {
     let bytesIn: number | null = null;
     try {
-      const input = await downloadImage(
-        image.url,
-        this.dispatcher,
+      const input = await withRetries(
+        () =>
+          downloadImage(
+            image.url,
+            this.dispatcher,
+            { timeoutMs: this.settings.downloadTimeoutMs, maxBytes: this.settings.maxImageBytes },
+            cancel,
+          ),
         {
-          timeoutMs: this.settings.downloadTimeoutMs,
-          maxBytes: this.settings.maxImageBytes,
+          retries: this.settings.downloadRetries,
+          baseMs: this.settings.downloadRetryBaseMs,
+          maxMs: this.settings.downloadRetryMaxMs,
         },
         cancel,
       );

@@ -46,6 +46,21 @@ export const JobStatusResponse = Type.Object({
       ]),
       attempts: Type.Integer(),
       last_error: Type.Union([Type.String(), Type.Null()]),
+      next_attempt_at: Type.Union([Timestamp, Type.Null()], {
+        description: 'When the next attempt is due; null when none is scheduled',
+      }),
+      attempts_log: Type.Array(
+        Type.Object({
+          attempt: Type.Integer({ minimum: 1 }),
+          at: Timestamp,
+          http_status: Type.Union([Type.Integer(), Type.Null()], {
+            description: "The receiver's answer; null when none came",
+          }),
+          error: Type.Union([Type.String(), Type.Null()]),
+          duration_ms: Type.Integer({ minimum: 0 }),
+        }),
+        { description: 'The latest attempts, oldest first (at most WEBHOOK_MAX_ATTEMPTS)' },
+      ),
     }),
   ]),
 });

@@ -15,12 +15,43 @@ export interface TransformOptions {
   maxHeight: number | null;
 }
 
+/** One call of a job's webhook, as it went. */
+export interface WebhookAttempt {
+  /** 1-based number of the attempt, as sent in `X-Webhook-Attempt`. */
+  attempt: number;
+  at: Date;
+  /** The receiver's HTTP status, or null when no answer came (network error, timeout). */
+  httpStatus: number | null;
+  /** Why the attempt failed, or null when it was delivered. */
+  error: string | null;
+  durationMs: number;
+  /** Set when retrying cannot help (the outbound policy refused the address). */
+  final?: boolean;
+}
+
 export interface WebhookState {
   url: string;
+  /** PENDING until delivered or out of attempts; a delivery waiting for a retry is PENDING. */
   status: WebhookStatus;
   attempts: number;
   lastError: string | null;
+  /**
+   * When the next attempt is due: null until the job completes, and again once the
+   * webhook is DELIVERED or FAILED. Kept in the store so a restart loses no delivery.
+   */
+  nextAttemptAt: Date | null;
+  /** The most recent attempts, oldest first. */
+  log: WebhookAttempt[];
+  /** The dispatcher making an attempt right now, and until when that claim holds. */
+  owner: string | null;
+  leaseUntil: Date | null;
 }
+
+/** What an attempt changes in a webhook's state; the claim itself is always released. */
+export type WebhookProgress = Pick<
+  WebhookState,
+  'status' | 'attempts' | 'lastError' | 'nextAttemptAt' | 'log'
+>;
 
 export interface JobRecord {
   id: string;
@@ -158,11 +189,26 @@ export interface JobStore {
   /** Recomputes a job's counters from its images and products (after a crash). */
   recountJob(id: string, now: Date): Promise<JobRecord | null>;
   /**
-   * Marks the job COMPLETED if it is not already. True for exactly one caller, which is
-   * then the one that announces the completion.
+   * Marks the job COMPLETED if it is not already, and makes its webhook (if any) due at
+   * `now` in the same update, so a crash cannot leave a completed job unannounced. True
+   * for exactly one caller.
    */
   completeJob(id: string, now: Date): Promise<boolean>;
-  updateWebhook(id: string, webhook: WebhookState, now: Date): Promise<void>;
-  /** COMPLETED jobs whose webhook is still PENDING (a delivery cut off by a restart). */
-  listPendingWebhooks(): Promise<JobRecord[]>;
+
+  /**
+   * Atomically takes the most overdue webhook that is PENDING, due by `now`, and not held
+   * under an unexpired lease, for `owner` until `leaseUntil`. Returns its job after the
+   * update, or null when none is due. Two callers never get the same attempt.
+   */
+  claimDueWebhook(owner: string, now: Date, leaseUntil: Date): Promise<JobRecord | null>;
+  /**
+   * Records the attempt made under `owner`'s claim and releases the claim. False, and
+   * nothing changed, when `owner` no longer holds the webhook.
+   */
+  recordWebhookAttempt(
+    id: string,
+    owner: string,
+    progress: WebhookProgress,
+    now: Date,
+  ): Promise<boolean>;
 }

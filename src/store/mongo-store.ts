@@ -11,8 +11,17 @@ import type {
   JobStore,
   ProductRecord,
   TransformOptions,
+  WebhookProgress,
   WebhookState,
 } from './job-store.js';
+import { claimRoundRobin } from './round-robin.js';
+
+/**
+ * A webhook state as stored: `WebhookState` itself, times as BSON dates. The fields added
+ * with retries are optional because jobs recorded before them lack them.
+ */
+type WebhookDoc = Pick<WebhookState, 'url' | 'status' | 'attempts' | 'lastError'> &
+  Partial<Pick<WebhookState, 'nextAttemptAt' | 'log' | 'owner' | 'leaseUntil'>>;
 
 interface RequestDoc {
   _id: string;
@@ -23,7 +32,7 @@ interface RequestDoc {
   base_url: string;
   options: TransformOptions | null;
   columns: string[];
-  webhook: WebhookState | null;
+  webhook: WebhookDoc | null;
   products_total: number;
   products_done: number;
   images_total: number;
@@ -68,6 +77,19 @@ const DEFAULT_OPTIONS: TransformOptions = {
   maxHeight: null,
 };
 
+function toWebhook(doc: WebhookDoc): WebhookState {
+  return {
+    url: doc.url,
+    status: doc.status,
+    attempts: doc.attempts,
+    lastError: doc.lastError,
+    nextAttemptAt: doc.nextAttemptAt ?? null,
+    log: doc.log ?? [],
+    owner: doc.owner ?? null,
+    leaseUntil: doc.leaseUntil ?? null,
+  };
+}
+
 function toJob(doc: RequestDoc): JobRecord {
   return {
     id: doc._id,
@@ -78,7 +100,7 @@ function toJob(doc: RequestDoc): JobRecord {
     baseUrl: doc.base_url,
     options: doc.options ?? DEFAULT_OPTIONS,
     columns: doc.columns,
-    webhook: doc.webhook,
+    webhook: doc.webhook && toWebhook(doc.webhook),
     productsTotal: doc.products_total,
     productsDone: doc.products_done,
     imagesTotal: doc.images_total,
@@ -146,6 +168,7 @@ export class MongoJobStore implements JobStore {
    * on MongoDB itself every update is atomic and writes go out concurrently.
    */
   private serializeWrites: LimitFunction | null = null;
+  private claimTurn = 0;
 
   constructor(uri: string, fallbackDb: string) {
     this.client = new MongoClient(uri, {
@@ -167,7 +190,7 @@ export class MongoJobStore implements JobStore {
     // createIndexes whose indexes already exist.
     const indexes: Array<[string, IndexDescription]> = [
       ['requests', { key: { status: 1, created_at: 1 }, name: 'status_created' }],
-      ['requests', { key: { status: 1, 'webhook.status': 1 }, name: 'status_webhook' }],
+      ['requests', { key: { 'webhook.nextAttemptAt': 1 }, name: 'webhook_due' }],
       ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
       ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
       ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
@@ -284,7 +307,16 @@ export class MongoJobStore implements JobStore {
             options: accepted.options,
             columns: accepted.columns,
             webhook: accepted.webhookUrl
-              ? { url: accepted.webhookUrl, status: 'PENDING', attempts: 0, lastError: null }
+              ? {
+                  url: accepted.webhookUrl,
+                  status: 'PENDING',
+                  attempts: 0,
+                  lastError: null,
+                  nextAttemptAt: null,
+                  log: [],
+                  owner: null,
+                  leaseUntil: null,
+                }
               : null,
             products_total: accepted.productsTotal,
             images_total: accepted.imagesTotal,
@@ -348,22 +380,12 @@ export class MongoJobStore implements JobStore {
       .find({ status: { $in: ACTIVE } }, { projection: { _id: 1 } })
       .sort({ created_at: 1, _id: 1 })
       .toArray();
-    const claimed: ImageRecord[] = [];
-    // Round-robin over the active jobs, so a small job behind a large one still moves.
-    let open = active.map((j) => j._id);
-    while (claimed.length < limit && open.length > 0) {
-      const share = Math.max(1, Math.floor((limit - claimed.length) / open.length));
-      const stillOpen: string[] = [];
-      for (const id of open) {
-        const want = Math.min(share, limit - claimed.length);
-        if (want <= 0) break;
-        const got = await this.claimFrom(id, owner, now, leaseUntil, want);
-        claimed.push(...got);
-        if (got.length === want) stillOpen.push(id);
-      }
-      open = stillOpen;
-    }
-    return claimed.sort((a, b) => a.seq - b.seq);
+    return claimRoundRobin(
+      active.map((j) => j._id),
+      limit,
+      this.claimTurn++,
+      (id, want) => this.claimFrom(id, owner, now, leaseUntil, want),
+    );
   }
 
   /**
@@ -545,25 +567,65 @@ export class MongoJobStore implements JobStore {
   }
 
   async completeJob(id: string, now: Date): Promise<boolean> {
+    const completed = { status: 'COMPLETED' as const, completed_at: now, updated_at: now };
+    // A field cannot be set inside a null webhook, so there is one conditional update for a
+    // job with a webhook and one for a job without. A job matches at most one of them, and
+    // only while it is unfinished, so exactly one caller still wins.
+    const withHook = await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: { $in: ACTIVE }, webhook: { $ne: null } },
+        { $set: { ...completed, 'webhook.nextAttemptAt': now } },
+      ),
+    );
+    if (withHook.modifiedCount === 1) return true;
+    const without = await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: { $in: ACTIVE }, webhook: null },
+        { $set: completed },
+      ),
+    );
+    return without.modifiedCount === 1;
+  }
+
+  async claimDueWebhook(owner: string, now: Date, leaseUntil: Date): Promise<JobRecord | null> {
+    const doc = await this.write(() =>
+      this.requests.findOneAndUpdate(
+        {
+          status: 'COMPLETED',
+          'webhook.status': 'PENDING',
+          'webhook.nextAttemptAt': { $lte: now },
+          $or: [{ 'webhook.leaseUntil': null }, { 'webhook.leaseUntil': { $lt: now } }],
+        },
+        { $set: { 'webhook.owner': owner, 'webhook.leaseUntil': leaseUntil } },
+        { sort: { 'webhook.nextAttemptAt': 1, _id: 1 }, returnDocument: 'after' },
+      ),
+    );
+    return doc ? toJob(doc) : null;
+  }
+
+  async recordWebhookAttempt(
+    id: string,
+    owner: string,
+    progress: WebhookProgress,
+    now: Date,
+  ): Promise<boolean> {
     const result = await this.write(() =>
       this.requests.updateOne(
-        { _id: id, status: { $in: ACTIVE } },
-        { $set: { status: 'COMPLETED', completed_at: now, updated_at: now } },
+        { _id: id, 'webhook.owner': owner, 'webhook.status': 'PENDING' },
+        {
+          $set: {
+            updated_at: now,
+            'webhook.status': progress.status,
+            'webhook.attempts': progress.attempts,
+            'webhook.lastError': progress.lastError,
+            'webhook.nextAttemptAt': progress.nextAttemptAt,
+            'webhook.log': progress.log,
+            'webhook.owner': null,
+            'webhook.leaseUntil': null,
+          },
+        },
       ),
     );
     return result.modifiedCount === 1;
-  }
-
-  async updateWebhook(id: string, webhook: WebhookState, now: Date): Promise<void> {
-    await this.write(() =>
-      this.requests.updateOne({ _id: id }, { $set: { webhook, updated_at: now } }),
-    );
-  }
-
-  async listPendingWebhooks(): Promise<JobRecord[]> {
-    const docs = await this.requests
-      .find({ status: 'COMPLETED', 'webhook.status': 'PENDING' })
-      .toArray();
-    return docs.map(toJob);
   }
 }

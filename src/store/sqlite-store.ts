@@ -9,8 +9,10 @@ import type {
   JobStatus,
   JobStore,
   ProductRecord,
+  WebhookProgress,
   WebhookState,
 } from './job-store.js';
+import { claimRoundRobin } from './round-robin.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -31,6 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_webhook_due ON jobs (json_extract(webhook, '$.nextAttemptAt'))
+  WHERE json_extract(webhook, '$.nextAttemptAt') IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS products (
   request_id TEXT NOT NULL,
@@ -109,6 +113,45 @@ interface ImageRow {
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
+/**
+ * A webhook state as stored in `jobs.webhook`: JSON with times in epoch milliseconds, so
+ * SQL can compare `nextAttemptAt` and `leaseUntil` with a bound number. The fields added
+ * with retries are optional because jobs recorded before them lack them.
+ */
+interface WebhookJson {
+  url: string;
+  status: WebhookState['status'];
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt?: number | null;
+  log?: Array<{
+    attempt: number;
+    at: number;
+    httpStatus: number | null;
+    error: string | null;
+    durationMs: number;
+  }>;
+  owner?: string | null;
+  leaseUntil?: number | null;
+}
+
+function toWebhook(json: string): WebhookState {
+  const stored = JSON.parse(json) as WebhookJson;
+  return {
+    url: stored.url,
+    status: stored.status,
+    attempts: stored.attempts,
+    lastError: stored.lastError,
+    nextAttemptAt: date(stored.nextAttemptAt ?? null),
+    log: (stored.log ?? []).map((entry) => ({ ...entry, at: new Date(entry.at) })),
+    owner: stored.owner ?? null,
+    leaseUntil: date(stored.leaseUntil ?? null),
+  };
+}
+
+const logJson = (log: WebhookState['log']): string =>
+  JSON.stringify(log.map((entry) => ({ ...entry, at: entry.at.getTime() })));
+
 function toJob(row: JobRow): JobRecord {
   return {
     id: row.id,
@@ -119,7 +162,7 @@ function toJob(row: JobRow): JobRecord {
     baseUrl: row.base_url,
     options: JSON.parse(row.options),
     columns: JSON.parse(row.columns),
-    webhook: row.webhook === null ? null : JSON.parse(row.webhook),
+    webhook: row.webhook === null ? null : toWebhook(row.webhook),
     productsTotal: row.products_total,
     productsDone: row.products_done,
     imagesTotal: row.images_total,
@@ -168,6 +211,7 @@ function toImage(row: ImageRow): ImageRecord {
 export class SqliteJobStore implements JobStore {
   readonly kind = 'embedded' as const;
   private readonly db: Database.Database;
+  private claimTurn = 0;
 
   constructor(readonly file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -238,8 +282,17 @@ export class SqliteJobStore implements JobStore {
   }
 
   async acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void> {
-    const webhook: WebhookState | null = accepted.webhookUrl
-      ? { url: accepted.webhookUrl, status: 'PENDING', attempts: 0, lastError: null }
+    const webhook: WebhookJson | null = accepted.webhookUrl
+      ? {
+          url: accepted.webhookUrl,
+          status: 'PENDING',
+          attempts: 0,
+          lastError: null,
+          nextAttemptAt: null,
+          log: [],
+          owner: null,
+          leaseUntil: null,
+        }
       : null;
     this.db
       .prepare(
@@ -322,31 +375,17 @@ export class SqliteJobStore implements JobStore {
          ORDER BY seq LIMIT ?)
        RETURNING *`,
     );
-    return this.db.transaction(() => {
-      const claimed: ImageRecord[] = [];
-      // Round-robin over the active jobs, so a small job behind a large one still moves.
-      let open = active.map((j) => j.id);
-      while (claimed.length < limit && open.length > 0) {
-        const share = Math.max(1, Math.floor((limit - claimed.length) / open.length));
-        const stillOpen: string[] = [];
-        for (const id of open) {
-          const want = Math.min(share, limit - claimed.length);
-          if (want <= 0) break;
-          const rows = claim.all(
-            owner,
-            leaseUntil.getTime(),
-            id,
-            id,
-            now.getTime(),
-            want,
-          ) as ImageRow[];
-          claimed.push(...rows.map(toImage));
-          if (rows.length === want) stillOpen.push(id);
-        }
-        open = stillOpen;
-      }
-      return claimed.sort((a, b) => a.seq - b.seq);
-    })();
+    // Each per-job claim is one atomic UPDATE ... RETURNING, so no other worker can take
+    // the same image in between.
+    return claimRoundRobin(
+      active.map((j) => j.id),
+      limit,
+      this.claimTurn++,
+      async (id, want) =>
+        (claim.all(owner, leaseUntil.getTime(), id, id, now.getTime(), want) as ImageRow[]).map(
+          toImage,
+        ),
+    );
   }
 
   async renewLeases(owner: string, leaseUntil: Date): Promise<void> {
@@ -469,28 +508,61 @@ export class SqliteJobStore implements JobStore {
   }
 
   async completeJob(id: string, now: Date): Promise<boolean> {
+    // json_set on a NULL webhook is NULL, so a job without one keeps none.
     const result = this.db
       .prepare(
-        `UPDATE jobs SET status = 'COMPLETED', completed_at = ?, updated_at = ?
+        `UPDATE jobs SET status = 'COMPLETED', completed_at = ?, updated_at = ?,
+           webhook = json_set(webhook, '$.nextAttemptAt', ?)
          WHERE id = ? AND status IN ('PENDING', 'PROCESSING')`,
       )
-      .run(now.getTime(), now.getTime(), id);
+      .run(now.getTime(), now.getTime(), now.getTime(), id);
     return result.changes === 1;
   }
 
-  async updateWebhook(id: string, webhook: WebhookState, now: Date): Promise<void> {
-    this.db
-      .prepare('UPDATE jobs SET webhook = ?, updated_at = ? WHERE id = ?')
-      .run(JSON.stringify(webhook), now.getTime(), id);
+  async claimDueWebhook(owner: string, now: Date, leaseUntil: Date): Promise<JobRecord | null> {
+    // One statement: SQLite runs it alone, so the pick and the take cannot be split.
+    const row = this.db
+      .prepare(
+        `UPDATE jobs SET webhook = json_set(webhook, '$.owner', ?, '$.leaseUntil', ?)
+         WHERE id = (
+           SELECT id FROM jobs
+           WHERE json_extract(webhook, '$.nextAttemptAt') <= ?
+             AND json_extract(webhook, '$.status') = 'PENDING'
+             AND status = 'COMPLETED'
+             AND (json_extract(webhook, '$.leaseUntil') IS NULL
+               OR json_extract(webhook, '$.leaseUntil') < ?)
+           ORDER BY json_extract(webhook, '$.nextAttemptAt'), id
+           LIMIT 1)
+         RETURNING *`,
+      )
+      .get(owner, leaseUntil.getTime(), now.getTime(), now.getTime()) as JobRow | undefined;
+    return row ? toJob(row) : null;
   }
 
-  async listPendingWebhooks(): Promise<JobRecord[]> {
-    const rows = this.db
+  async recordWebhookAttempt(
+    id: string,
+    owner: string,
+    progress: WebhookProgress,
+    now: Date,
+  ): Promise<boolean> {
+    const result = this.db
       .prepare(
-        `SELECT * FROM jobs WHERE status = 'COMPLETED' AND webhook IS NOT NULL
+        `UPDATE jobs SET updated_at = ?,
+           webhook = json_set(webhook, '$.status', ?, '$.attempts', ?, '$.lastError', ?,
+             '$.nextAttemptAt', ?, '$.log', json(?), '$.owner', NULL, '$.leaseUntil', NULL)
+         WHERE id = ? AND json_extract(webhook, '$.owner') = ?
            AND json_extract(webhook, '$.status') = 'PENDING'`,
       )
-      .all() as JobRow[];
-    return rows.map(toJob);
+      .run(
+        now.getTime(),
+        progress.status,
+        progress.attempts,
+        progress.lastError,
+        progress.nextAttemptAt?.getTime() ?? null,
+        logJson(progress.log),
+        id,
+        owner,
+      );
+    return result.changes === 1;
   }
 }

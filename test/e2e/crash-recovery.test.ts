@@ -140,3 +140,68 @@ t.test(
     t.equal(code, 0, 'SIGTERM stops the service cleanly');
   },
 );
+
+t.test('SIGTERM lets the images in flight finish, records them, and exits 0', async (t) => {
+  const origin = await startOrigin();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ibs-term-'));
+  const mongodbUri = process.env.MONGODB_URI;
+  const dbName = `ibs_term_${randomUUID().replace(/-/g, '')}`;
+  const children: ChildProcess[] = [];
+  t.teardown(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await origin.close();
+    await fs.rm(dir, { recursive: true, force: true });
+    if (mongodbUri) {
+      const client = new MongoClient(mongodbUri);
+      await client
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => {});
+      await client.close();
+    }
+  });
+  const jpeg = origin.fixtures['/img/photo2.jpg'];
+  let started = 0;
+  for (let i = 1; i <= 6; i++) {
+    origin.add(`/term/${i}.jpg`, (_req, res) => {
+      started++;
+      setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg), 700);
+    });
+  }
+  const env: Record<string, string> = {
+    PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    DATA_DIR: path.join(dir, 'data'),
+    IMAGES_DIR: path.join(dir, 'images'),
+    RESULTS_DIR: path.join(dir, 'results'),
+    ALLOW_PRIVATE_NETWORKS: 'true',
+    CONCURRENCY: '2',
+    LOG_LEVEL: 'warn',
+    ...(mongodbUri ? { MONGODB_URI: mongodbUri, MONGODB_DB: dbName } : { MONGODB_URI: '' }),
+  };
+  const { child: first, url } = await spawnService(env);
+  children.push(first);
+  const urls = [1, 2, 3, 4, 5, 6].map((i) => `${origin.url}/term/${i}.jpg`);
+  const job = await submit(
+    url,
+    `Serial Number,Product Name,Input Image Urls\n1,p,"${urls.join(', ')}"\n`,
+  );
+  for (let i = 0; i < 100 && started < 2; i++) await sleep(20);
+  t.equal(started, 2, 'two downloads are in flight at the SIGTERM');
+  first.kill('SIGTERM');
+  const code = await new Promise((resolve) => first.once('exit', resolve));
+  t.equal(code, 0, 'exits 0');
+  t.equal(started, 2, 'no new image was started after the signal');
+
+  const { child: second } = await spawnService(env);
+  children.push(second);
+  const done = await waitForStatus(url, job.request_id, 'COMPLETED', 30_000);
+  t.equal(done.progress.images_processed, 6);
+  for (let i = 1; i <= 6; i++) {
+    t.equal(
+      origin.hits(`/term/${i}.jpg`),
+      1,
+      `image ${i} was fetched once: in flight ones were kept`,
+    );
+  }
+});

@@ -26,7 +26,9 @@ const HEADER = 'Serial Number,Product Name,Input Image Urls';
 
 const origin = await startOrigin();
 t.teardown(() => origin.close());
-const service = await startService();
+// One attempt per webhook, so a failing receiver is FAILED at once; retries are covered in
+// webhooks.test.ts.
+const service = await startService({ WEBHOOK_MAX_ATTEMPTS: '1' });
 t.teardown(() => service.close());
 const { url } = service;
 const fixture = (p: keyof typeof fixtureInfo): string => `${origin.url}${p}`;
@@ -456,7 +458,15 @@ t.test('webhook', async (t) => {
       images_failed: 1,
       completed_at: status.completed_at,
     });
-    t.same(status.webhook, { url: hook.url, status: 'DELIVERED', attempts: 1, last_error: null });
+    t.match(status.webhook, {
+      url: hook.url,
+      status: 'DELIVERED',
+      attempts: 1,
+      last_error: null,
+      next_attempt_at: null,
+      attempts_log: [{ attempt: 1, http_status: 200, error: null }],
+    });
+    t.equal(status.webhook?.attempts_log.length, 1, 'one attempt recorded');
     const carried = (delivery?.body as { download_url?: string } | undefined)?.download_url;
     const csvRes = await fetch(carried ?? 'http://127.0.0.1:1/', { signal: timeout() });
     t.equal(csvRes.status, 200, 'the download_url it carries works');

@@ -20,7 +20,12 @@ const TEST_DEFAULTS: Record<string, string> = {
   ALLOW_PRIVATE_NETWORKS: 'true',
   CONCURRENCY: '4',
   DOWNLOAD_TIMEOUT_MS: '5000',
+  // Retries stay on, but quick, so failure cases don't slow the suite.
+  DOWNLOAD_RETRY_BASE_MS: '20',
+  DOWNLOAD_RETRY_MAX_MS: '200',
   WEBHOOK_TIMEOUT_MS: '3000',
+  WEBHOOK_RETRY_BASE_MS: '50',
+  WEBHOOK_RETRY_MAX_MS: '200',
   MAX_IMAGE_BYTES: String(8 * 1024 * 1024),
   MAX_CSV_BYTES: String(256 * 1024),
   MAX_ROWS: '1000',
@@ -213,6 +218,14 @@ export interface StatusBody {
     status: 'PENDING' | 'DELIVERED' | 'FAILED';
     attempts: number;
     last_error: string | null;
+    next_attempt_at: string | null;
+    attempts_log: Array<{
+      attempt: number;
+      at: string;
+      http_status: number | null;
+      error: string | null;
+      duration_ms: number;
+    }>;
   };
 }
 

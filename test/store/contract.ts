@@ -6,6 +6,8 @@ import type {
   JobRecord,
   JobStore,
   ProductRecord,
+  WebhookAttempt,
+  WebhookProgress,
   WebhookState,
 } from '../../src/store/job-store.js';
 
@@ -249,6 +251,10 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           status: 'PENDING',
           attempts: 0,
           lastError: null,
+          nextAttemptAt: null,
+          log: [],
+          owner: null,
+          leaseUntil: null,
         },
         productsTotal: 1,
         productsDone: 0,
@@ -712,70 +718,191 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
 
     t.test('completeJob succeeds exactly once', async (t) => {
       const store = await open(t);
-      await seed(store, 'job-a', distinct('job-a', 1));
-      const results = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => store.completeJob('job-a', at(10 + i))),
-      );
-      t.equal(results.filter((r) => r).length, 1, 'one caller wins');
-      t.equal(results.filter((r) => !r).length, 4);
-      const winner = results.indexOf(true);
+      await seed(store, 'plain', distinct('plain', 1));
+      await seed(store, 'hooked', distinct('hooked', 1), {
+        createdAt: at(1),
+        webhookUrl: 'https://hooks.test/done',
+      });
+      for (const id of ['plain', 'hooked']) {
+        const results = await Promise.all(
+          Array.from({ length: 5 }, (_, i) => store.completeJob(id, at(10 + i))),
+        );
+        t.equal(results.filter((r) => r).length, 1, `${id}: one caller wins`);
+        t.equal(results.filter((r) => !r).length, 4);
+        const winner = results.indexOf(true);
 
-      const job = await mustGetJob(store, 'job-a');
-      t.equal(job.status, 'COMPLETED');
-      t.strictSame(job.completedAt, at(10 + winner), 'completedAt is the winner’s time');
-      t.equal(await store.completeJob('job-a', at(20)), false, 'and never again');
-      t.strictSame((await mustGetJob(store, 'job-a')).completedAt, at(10 + winner));
+        const job = await mustGetJob(store, id);
+        t.equal(job.status, 'COMPLETED');
+        t.strictSame(job.completedAt, at(10 + winner), `${id}: completedAt is the winner’s time`);
+        t.equal(await store.completeJob(id, at(20)), false, `${id}: and never again`);
+        t.strictSame((await mustGetJob(store, id)).completedAt, at(10 + winner));
+      }
     });
 
-    t.test('updateWebhook and listPendingWebhooks', async (t) => {
-      const store = await open(t);
+    t.test('webhooks', async (t) => {
       const hook = 'https://hooks.test/done';
-      await seed(store, 'done-hook', distinct('done-hook', 1), { webhookUrl: hook });
-      await seed(store, 'done-plain', distinct('done-plain', 1), { createdAt: at(1) });
-      await seed(store, 'running-hook', distinct('running-hook', 1), {
-        createdAt: at(2),
-        webhookUrl: hook,
-      });
-      await seed(store, 'done-hook-2', distinct('done-hook-2', 1), {
-        createdAt: at(3),
-        webhookUrl: hook,
-      });
-      for (const id of ['done-hook', 'done-plain', 'done-hook-2']) {
-        t.equal(await store.completeJob(id, at(10)), true);
+      /** A job with a webhook, completed (and so due) at `dueAt` unless null. */
+      async function hooked(store: JobStore, id: string, dueAt: Date | null): Promise<void> {
+        await seed(store, id, distinct(id, 1), { webhookUrl: hook });
+        if (dueAt !== null && !(await store.completeJob(id, dueAt))) {
+          throw new Error(`fixture: ${id} did not complete`);
+        }
       }
+      const attempt = (n: number, seconds: number, httpStatus: number | null): WebhookAttempt => ({
+        attempt: n,
+        at: at(seconds),
+        httpStatus,
+        error: httpStatus === 200 ? null : `HTTP ${httpStatus}`,
+        durationMs: 12 + n,
+      });
 
-      const ids = async () => (await store.listPendingWebhooks()).map((j) => j.id).sort();
-      t.strictSame(await ids(), ['done-hook', 'done-hook-2'], 'COMPLETED with a PENDING webhook');
+      t.test('completeJob makes the webhook due, and only a webhook', async (t) => {
+        const store = await open(t);
+        await hooked(store, 'running', null);
+        t.equal(await store.claimDueWebhook('d1', at(1000), at(1030)), null, 'not before');
+        t.equal((await mustGetJob(store, 'running')).webhook?.nextAttemptAt, null);
 
-      const delivered: WebhookState = {
-        url: hook,
-        status: 'DELIVERED',
-        attempts: 1,
-        lastError: null,
-      };
-      await store.updateWebhook('done-hook', delivered, at(20));
-      const failedState: WebhookState = {
-        url: hook,
-        status: 'FAILED',
-        attempts: 3,
-        lastError: 'HTTP 503',
-      };
-      await store.updateWebhook('done-hook-2', failedState, at(21));
+        await hooked(store, 'done', at(10));
+        await seed(store, 'plain', distinct('plain', 1));
+        t.equal(await store.completeJob('plain', at(10)), true);
+        t.strictSame((await mustGetJob(store, 'done')).webhook, {
+          url: hook,
+          status: 'PENDING',
+          attempts: 0,
+          lastError: null,
+          nextAttemptAt: at(10),
+          log: [],
+          owner: null,
+          leaseUntil: null,
+        });
+        t.equal((await mustGetJob(store, 'plain')).webhook, null, 'no webhook, none made');
+      });
 
-      const job = await mustGetJob(store, 'done-hook');
-      t.strictSame(job.webhook, delivered);
-      t.strictSame(job.updatedAt, at(20));
-      t.strictSame((await mustGetJob(store, 'done-hook-2')).webhook, failedState);
-      t.strictSame(await ids(), [], 'delivered and failed webhooks are not pending');
+      t.test('claimDueWebhook', async (t) => {
+        t.test('does not take a webhook before it is due', async (t) => {
+          const store = await open(t);
+          await hooked(store, 'job-a', at(10));
+          t.equal(await store.claimDueWebhook('d1', at(9), at(39)), null);
+          t.equal((await mustGetJob(store, 'job-a')).webhook?.owner, null, 'nothing changed');
+          t.equal((await store.claimDueWebhook('d1', at(10), at(40)))?.id, 'job-a', 'due at 10s');
+        });
 
-      const retry: WebhookState = { url: hook, status: 'PENDING', attempts: 3, lastError: 'x' };
-      await store.updateWebhook('done-hook-2', retry, at(22));
-      const listed = await store.listPendingWebhooks();
-      t.strictSame(
-        listed.map((j) => [j.id, j.webhook]),
-        [['done-hook-2', retry]],
-        'whole job records are listed',
-      );
+        t.test('takes it for its owner until the lease ends, then anyone may', async (t) => {
+          const store = await open(t);
+          await hooked(store, 'job-a', at(10));
+          const claimed = await store.claimDueWebhook('d1', at(12), at(42));
+          const stored = await mustGetJob(store, 'job-a');
+          t.strictSame(claimed, stored, 'the whole job, as updated');
+          t.match(stored.webhook, { status: 'PENDING', owner: 'd1', leaseUntil: at(42) });
+          t.strictSame(stored.webhook?.leaseUntil, at(42));
+
+          t.equal(await store.claimDueWebhook('d1', at(20), at(50)), null, 'not even by d1');
+          t.equal(await store.claimDueWebhook('d2', at(42), at(72)), null, 'held until 42s');
+          const taken = await store.claimDueWebhook('d2', at(43), at(73));
+          t.equal(taken?.id, 'job-a', 'an expired lease is claimable again');
+          t.match((await mustGetJob(store, 'job-a')).webhook, { owner: 'd2' });
+          t.strictSame((await mustGetJob(store, 'job-a')).webhook?.leaseUntil, at(73));
+        });
+
+        t.test('is exclusive when called concurrently', async (t) => {
+          const store = await open(t);
+          for (const id of ['job-a', 'job-b', 'job-c']) await hooked(store, id, at(10));
+          const claims = await Promise.all(
+            Array.from({ length: 8 }, (_, i) => store.claimDueWebhook(`d${i}`, at(20), at(50))),
+          );
+          const won = claims.filter((c): c is JobRecord => c !== null);
+          t.strictSame(won.map((j) => j.id).sort(), ['job-a', 'job-b', 'job-c'], 'each once');
+          t.equal(claims.filter((c) => c === null).length, 5);
+          for (const job of won) {
+            const owner = job.webhook?.owner;
+            t.equal((await mustGetJob(store, job.id)).webhook?.owner, owner, `${job.id} kept`);
+          }
+          t.equal(await store.claimDueWebhook('late', at(21), at(51)), null, 'nothing left');
+        });
+
+        t.test('takes the most overdue first', async (t) => {
+          const store = await open(t);
+          await hooked(store, 'later', at(20));
+          await hooked(store, 'sooner', at(5));
+          const first = await store.claimDueWebhook('d1', at(30), at(60));
+          const second = await store.claimDueWebhook('d1', at(30), at(60));
+          t.strictSame([first?.id, second?.id], ['sooner', 'later']);
+        });
+      });
+
+      t.test('recordWebhookAttempt', async (t) => {
+        t.test('records under the claim only, and clears the lease', async (t) => {
+          const store = await open(t);
+          await hooked(store, 'job-a', at(10));
+          const unclaimed: WebhookProgress = {
+            status: 'DELIVERED',
+            attempts: 1,
+            lastError: null,
+            nextAttemptAt: null,
+            log: [attempt(1, 10, 200)],
+          };
+          t.equal(await store.recordWebhookAttempt('job-a', 'd1', unclaimed, at(11)), false);
+          t.not(await store.claimDueWebhook('d1', at(10), at(40)), null);
+          const before = await mustGetJob(store, 'job-a');
+          t.equal(await store.recordWebhookAttempt('job-a', 'd2', unclaimed, at(11)), false);
+          t.equal(await store.recordWebhookAttempt('other', 'd1', unclaimed, at(11)), false);
+          t.strictSame(await store.getJob('job-a'), before, 'a stranger changes nothing');
+
+          const retry: WebhookProgress = {
+            status: 'PENDING',
+            attempts: 1,
+            lastError: 'HTTP 500',
+            nextAttemptAt: at(70),
+            log: [attempt(1, 10, 500)],
+          };
+          t.equal(await store.recordWebhookAttempt('job-a', 'd1', retry, at(11)), true);
+          const job = await mustGetJob(store, 'job-a');
+          t.strictSame(job.webhook, { url: hook, ...retry, owner: null, leaseUntil: null });
+          t.strictSame(job.updatedAt, at(11));
+          t.equal(
+            await store.recordWebhookAttempt('job-a', 'd1', retry, at(12)),
+            false,
+            'the claim is spent',
+          );
+
+          t.equal(await store.claimDueWebhook('d1', at(69), at(99)), null, 'due again at 70s');
+          t.not(await store.claimDueWebhook('d2', at(70), at(100)), null, 'lease or not');
+        });
+
+        t.test('a DELIVERED or FAILED webhook is settled for good', async (t) => {
+          const store = await open(t);
+          await hooked(store, 'delivered', at(10));
+          await hooked(store, 'failed', at(10));
+          const outcomes: Record<string, WebhookProgress> = {
+            delivered: {
+              status: 'DELIVERED',
+              attempts: 2,
+              lastError: null,
+              nextAttemptAt: null,
+              log: [attempt(1, 10, 503), attempt(2, 12, 200)],
+            },
+            failed: {
+              status: 'FAILED',
+              attempts: 2,
+              lastError: 'HTTP 503',
+              nextAttemptAt: null,
+              log: [attempt(1, 10, 503), attempt(2, 12, 503)],
+            },
+          };
+          for (let i = 0; i < 2; i++) {
+            const job = await store.claimDueWebhook('d1', at(12), at(42));
+            if (job === null) throw new Error('expected a due webhook');
+            const outcome = outcomes[job.id];
+            if (outcome === undefined) throw new Error(`unexpected job ${job.id}`);
+            t.equal(await store.recordWebhookAttempt(job.id, 'd1', outcome, at(13)), true);
+          }
+          for (const [id, outcome] of Object.entries(outcomes)) {
+            const expected: WebhookState = { url: hook, ...outcome, owner: null, leaseUntil: null };
+            t.strictSame((await mustGetJob(store, id)).webhook, expected, `${id} as recorded`);
+          }
+          t.equal(await store.claimDueWebhook('d1', at(1e6), at(1e6 + 30)), null, 'never due');
+        });
+      });
     });
 
     t.test('listUnfinishedJobs lists PENDING and PROCESSING jobs', async (t) => {

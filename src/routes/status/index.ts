@@ -28,6 +28,14 @@ export function statusView(job: JobRecord) {
       status: job.webhook.status,
       attempts: job.webhook.attempts,
       last_error: job.webhook.lastError,
+      next_attempt_at: job.webhook.nextAttemptAt?.toISOString() ?? null,
+      attempts_log: job.webhook.log.map((entry) => ({
+        attempt: entry.attempt,
+        at: entry.at.toISOString(),
+        http_status: entry.httpStatus,
+        error: entry.error,
+        duration_ms: entry.durationMs,
+      })),
     },
   };
 }
