@@ -3,6 +3,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
+import { Alarm } from './alarm.js';
 
 export interface WorkerSettings {
   concurrency: number;
@@ -32,9 +33,7 @@ export class ImageWorker {
   private readonly shutdown = new AbortController();
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | null = null;
-  /** A wake-up that came while the loop was busy claiming, so the next sleep is skipped. */
-  private wokenEarly = false;
+  private readonly alarm = new Alarm();
   private leaseTimer: NodeJS.Timeout | null = null;
   private idle: Promise<void> = Promise.resolve();
   private settleIdle: (() => void) | null = null;
@@ -66,8 +65,7 @@ export class ImageWorker {
 
   /** New work may be waiting: look now rather than at the next poll. */
   wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.wokenEarly = true;
+    this.alarm.wake();
   }
 
   /**
@@ -130,26 +128,8 @@ export class ImageWorker {
       for (const image of claimed) this.dispatch(image);
       // A full claim means more may be waiting; otherwise wait for an image to finish, a
       // job to arrive, or the poll interval.
-      if (room <= 0 || claimed.length < room) await this.sleep(this.settings.idlePollMs);
+      if (room <= 0 || claimed.length < room) await this.alarm.sleep(this.settings.idlePollMs);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.wokenEarly) {
-      this.wokenEarly = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        this.wakeUp = null;
-        resolve();
-      };
-    });
   }
 
   private dispatch(image: ImageRecord): void {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { JobRecord, JobStore } from '../store/job-store.js';
 import { afterAttempt, type RetryPolicy, sendWebhook, webhookPayload } from './webhook.js';
+import { Alarm } from './alarm.js';
 
 export interface WebhookDispatcherSettings {
   /** Signs every call when set. */
@@ -30,9 +31,7 @@ export class WebhookDispatcher {
   readonly owner = randomUUID();
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
-  private wakeUp: (() => void) | null = null;
-  /** A wake-up that came while the loop was busy claiming, so the next sleep is skipped. */
-  private wokenEarly = false;
+  private readonly alarm = new Alarm();
   private readonly inFlight = new Set<Promise<void>>();
   /** Aborted when a stop runs out of time: calls still in flight end at once. */
   private readonly shutdown = new AbortController();
@@ -54,8 +53,7 @@ export class WebhookDispatcher {
 
   /** A webhook may have become due (a job completed): look now rather than at the next poll. */
   wake(): void {
-    if (this.wakeUp) this.wakeUp();
-    else this.wokenEarly = true;
+    this.alarm.wake();
   }
 
   /**
@@ -100,7 +98,7 @@ export class WebhookDispatcher {
       // A retry due by the last look has been taken (by us or by another process).
       if (this.soonest !== null && this.soonest <= checkedAt) this.soonest = null;
       const untilSoonest = this.soonest === null ? Infinity : this.soonest - Date.now();
-      await this.sleep(Math.max(0, Math.min(this.settings.pollMs, untilSoonest)));
+      await this.alarm.sleep(Math.max(0, Math.min(this.settings.pollMs, untilSoonest)));
     }
   }
 
@@ -168,23 +166,5 @@ export class WebhookDispatcher {
       },
       'webhook attempt',
     );
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.wokenEarly) {
-      this.wokenEarly = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = null;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        this.wakeUp = null;
-        resolve();
-      };
-    });
   }
 }
