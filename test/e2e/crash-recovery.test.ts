@@ -15,32 +15,66 @@ import {
   sleep,
   submit,
   waitForStatus,
+  type TapTest,
 } from '../helpers/service.js';
 import { freePort, spawnService } from '../helpers/service-process.js';
 import { startWebhookReceiver } from '../helpers/webhook.js';
+
+/**
+ * Data dirs, a database and the environment for the service processes of one test, run
+ * from env alone as `npm start` would be; processes, dirs and database go at teardown.
+ */
+async function serviceProcesses(t: TapTest, name: string, extra: Record<string, string>) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `ibs-${name}-`));
+  const mongodbUri = process.env.MONGODB_URI;
+  const dbName = `ibs_${name}_${randomUUID().replace(/-/g, '')}`;
+  const children: ChildProcess[] = [];
+  t.teardown(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await fs.rm(dir, { recursive: true, force: true });
+    if (mongodbUri) {
+      const client = new MongoClient(mongodbUri);
+      await client
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => {});
+      await client.close();
+    }
+  });
+  const env: Record<string, string> = {
+    PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+    DATA_DIR: path.join(dir, 'data'),
+    IMAGES_DIR: path.join(dir, 'images'),
+    RESULTS_DIR: path.join(dir, 'results'),
+    ALLOW_PRIVATE_NETWORKS: 'true',
+    LOG_LEVEL: 'warn',
+    // A loaded test machine lags; this is not the overload test.
+    OVERLOAD_EVENT_LOOP_DELAY_MS: '60000',
+    ...(mongodbUri ? { MONGODB_URI: mongodbUri, MONGODB_DB: dbName } : { MONGODB_URI: '' }),
+    ...extra,
+  };
+  return {
+    dir,
+    url: `http://127.0.0.1:${env.PORT}`,
+    async start(): Promise<ChildProcess> {
+      const { child } = await spawnService(env);
+      children.push(child);
+      return child;
+    },
+  };
+}
 
 t.test(
   'after SIGKILL mid-job, the next start finishes the job with every image once',
   async (t) => {
     const origin = await startOrigin();
     const receiver = await startWebhookReceiver();
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ibs-crash-'));
-    const mongodbUri = process.env.MONGODB_URI;
-    const dbName = `ibs_crash_${randomUUID().replace(/-/g, '')}`;
-    const children: ChildProcess[] = [];
+    const services = await serviceProcesses(t, 'crash', { CONCURRENCY: '3', LEASE_MS: '1000' });
+    const { dir, url } = services;
     t.teardown(async () => {
-      for (const child of children) child.kill('SIGKILL');
       await origin.close();
       await receiver.close();
-      await fs.rm(dir, { recursive: true, force: true });
-      if (mongodbUri) {
-        const client = new MongoClient(mongodbUri);
-        await client
-          .db(dbName)
-          .dropDatabase()
-          .catch(() => {});
-        await client.close();
-      }
     });
 
     // Half the images answer at once; the others hang until the first process is dead, so
@@ -59,23 +93,7 @@ t.test(
       });
     }
 
-    const port = String(await freePort());
-    const env: Record<string, string> = {
-      PORT: port,
-      HOST: '127.0.0.1',
-      DATA_DIR: path.join(dir, 'data'),
-      IMAGES_DIR: path.join(dir, 'images'),
-      RESULTS_DIR: path.join(dir, 'results'),
-      ALLOW_PRIVATE_NETWORKS: 'true',
-      CONCURRENCY: '3',
-      LEASE_MS: '1000',
-      LOG_LEVEL: 'warn',
-      ...(mongodbUri ? { MONGODB_URI: mongodbUri, MONGODB_DB: dbName } : { MONGODB_URI: '' }),
-    };
-    const url = `http://127.0.0.1:${port}`;
-
-    const { child: first } = await spawnService(env);
-    children.push(first);
+    const first = await services.start();
     const rows = Array.from({ length: 6 }, (_, r) => {
       const a = `${origin.url}/crash/${r * 2 + 1}.jpg`;
       const b = `${origin.url}/crash/${r * 2 + 2}.jpg`;
@@ -95,8 +113,7 @@ t.test(
 
     released = true;
     for (const answer of held.splice(0)) answer();
-    const { child: second } = await spawnService(env);
-    children.push(second);
+    const second = await services.start();
     const done = await waitForStatus(url, job.request_id, 'COMPLETED', 30_000);
     t.equal(done.progress.images_processed, 12);
     t.equal(done.progress.images_failed, 0);
@@ -143,23 +160,9 @@ t.test(
 
 t.test('SIGTERM lets the images in flight finish, records them, and exits 0', async (t) => {
   const origin = await startOrigin();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ibs-term-'));
-  const mongodbUri = process.env.MONGODB_URI;
-  const dbName = `ibs_term_${randomUUID().replace(/-/g, '')}`;
-  const children: ChildProcess[] = [];
-  t.teardown(async () => {
-    for (const child of children) child.kill('SIGKILL');
-    await origin.close();
-    await fs.rm(dir, { recursive: true, force: true });
-    if (mongodbUri) {
-      const client = new MongoClient(mongodbUri);
-      await client
-        .db(dbName)
-        .dropDatabase()
-        .catch(() => {});
-      await client.close();
-    }
-  });
+  t.teardown(() => origin.close());
+  const services = await serviceProcesses(t, 'term', { CONCURRENCY: '2' });
+  const { url } = services;
   const jpeg = origin.fixtures['/img/photo2.jpg'];
   let started = 0;
   for (let i = 1; i <= 6; i++) {
@@ -168,19 +171,7 @@ t.test('SIGTERM lets the images in flight finish, records them, and exits 0', as
       setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(jpeg), 700);
     });
   }
-  const env: Record<string, string> = {
-    PORT: String(await freePort()),
-    HOST: '127.0.0.1',
-    DATA_DIR: path.join(dir, 'data'),
-    IMAGES_DIR: path.join(dir, 'images'),
-    RESULTS_DIR: path.join(dir, 'results'),
-    ALLOW_PRIVATE_NETWORKS: 'true',
-    CONCURRENCY: '2',
-    LOG_LEVEL: 'warn',
-    ...(mongodbUri ? { MONGODB_URI: mongodbUri, MONGODB_DB: dbName } : { MONGODB_URI: '' }),
-  };
-  const { child: first, url } = await spawnService(env);
-  children.push(first);
+  const first = await services.start();
   const urls = [1, 2, 3, 4, 5, 6].map((i) => `${origin.url}/term/${i}.jpg`);
   const job = await submit(
     url,
@@ -193,8 +184,7 @@ t.test('SIGTERM lets the images in flight finish, records them, and exits 0', as
   t.equal(code, 0, 'exits 0');
   t.equal(started, 2, 'no new image was started after the signal');
 
-  const { child: second } = await spawnService(env);
-  children.push(second);
+  await services.start();
   const done = await waitForStatus(url, job.request_id, 'COMPLETED', 30_000);
   t.equal(done.progress.images_processed, 6);
   for (let i = 1; i <= 6; i++) {
