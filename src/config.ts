@@ -24,7 +24,7 @@ export interface Config {
   perHostConcurrency: number;
   /** Bearer token every endpoint but /health requires; null leaves the API open. */
   apiToken: string | null;
-  /** Event-loop delay past which new uploads are turned away with 503. */
+  /** Event-loop delay past which new uploads are turned away with 503; 0 turns the check off. */
   overloadEventLoopDelayMs: number;
   /** Resident memory past which new uploads are turned away with 503; 0 turns the check off. */
   overloadRssBytes: number;
@@ -169,7 +169,7 @@ export function loadConfig(env: Env = process.env): Config {
     downloadRetryMaxMs: integer(env, 'DOWNLOAD_RETRY_MAX_MS', 10_000, 1, 3_600_000),
     perHostConcurrency: integer(env, 'PER_HOST_CONCURRENCY', 4, 1, 256),
     apiToken: apiToken(env),
-    overloadEventLoopDelayMs: integer(env, 'OVERLOAD_EVENT_LOOP_DELAY_MS', 1000, 10, 60_000),
+    overloadEventLoopDelayMs: integer(env, 'OVERLOAD_EVENT_LOOP_DELAY_MS', 1000, 0, 60_000),
     overloadRssBytes: integer(env, 'OVERLOAD_RSS_MB', 1536, 0, 1_048_576) * MiB,
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 600_000),
     webhookSecret: webhookSecret(env),
