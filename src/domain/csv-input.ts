@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { parse } from 'fast-csv';
 
 export interface RowError {
@@ -155,8 +156,10 @@ export async function readProductCsv(
   const parser = parse<string[], ProductRow>({ headers: false, ignoreEmpty: true }).transform(
     check as (record: string[]) => ProductRow,
   );
+  const lines = oneLinePerChunk();
   input.on('error', (err) => parser.destroy(err));
-  input.pipe(parser);
+  lines.on('error', (err) => parser.destroy(err));
+  input.pipe(lines).pipe(parser);
 
   let batch: ProductRow[] = [];
   const flush = async () => {
@@ -193,6 +196,33 @@ export async function readProductCsv(
     await flush();
   }
   return result;
+}
+
+/**
+ * Re-chunks text so each chunk ends at a line break. fast-csv drops the rows it parsed
+ * from a chunk when it meets an error later in that same chunk; one line per chunk keeps
+ * every row before a parse error checked, and the error's row number right.
+ */
+function oneLinePerChunk(): Transform {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const text = partial + decoder.write(chunk);
+      let start = 0;
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        this.push(text.slice(start, end + 1));
+        start = end + 1;
+      }
+      partial = text.slice(start);
+      done();
+    },
+    flush(done) {
+      const rest = partial + decoder.end();
+      if (rest !== '') this.push(rest);
+      done();
+    },
+  });
 }
 
 function checkRow(

@@ -47,6 +47,11 @@ export async function downloadImage(
     throw networkError(err, limits.timeoutMs);
   }
   const { statusCode, headers, body } = response;
+  // The redirect interceptor hands back the last 3xx once its hop limit is used up.
+  if (statusCode >= 300 && statusCode <= 399 && headers.location !== undefined) {
+    body.resume();
+    throw new ImageError(`too many redirects (more than ${MAX_REDIRECTS})`);
+  }
   if (statusCode < 200 || statusCode > 299) {
     body.resume();
     const transient = statusCode === 429 || statusCode >= 500;
@@ -74,6 +79,14 @@ export async function downloadImage(
     }
   } catch (err) {
     if (err instanceof ImageError) throw err;
+    // undici reports a server that hangs up mid-body, cleanly or with a reset, the same
+    // way; the byte counts say what actually happened.
+    if (Number.isFinite(declared) && received < declared && !signal.aborted) {
+      throw new ImageError(
+        `image server closed the connection after ${received} of ${declared} bytes`,
+        true,
+      );
+    }
     throw networkError(err, limits.timeoutMs);
   }
   if (received === 0) throw new ImageError('image server sent an empty body');
@@ -103,12 +116,7 @@ function networkError(err: unknown, timeoutMs: number): ImageError {
   if (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET') {
     return transient('connection reset by image server');
   }
-  if (
-    e.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' ||
-    e.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
-  ) {
-    return transient('image server sent fewer bytes than it announced');
-  }
+  if (/redirect loop/i.test(e.message ?? '')) return new ImageError('redirect loop');
   if (e.name === 'MaxRedirectionError' || /redirect/i.test(e.message ?? '')) {
     return new ImageError(`too many redirects (more than ${MAX_REDIRECTS})`);
   }
