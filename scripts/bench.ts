@@ -391,7 +391,10 @@ async function startService(store: StoreKind, label: string): Promise<RunningSer
     env.BENCH_CPU_PROFILE_DIR = path.resolve(profileDir);
     env.BENCH_CPU_PROFILE_NAME = `${store}-${label}`;
   }
-  const service = await spawnService(env, { entry: 'dist' });
+  const service = await spawnService(env, { entry: 'dist' }).catch(async (err: unknown) => {
+    await fs.rm(workDir, { recursive: true, force: true });
+    throw err;
+  });
   children.add(service.child);
   const pid = service.child.pid;
   if (pid === undefined) throw new Error('service has no pid');
@@ -466,10 +469,11 @@ async function measureCeiling(
   count: number,
   originPid: number,
 ): Promise<CeilingResult> {
-  // Each call gets a fresh copy, as the service's download does, so libvips' operation
-  // cache cannot recognise an input it has seen.
+  // The same Buffer objects over and over: checked to run no faster than fresh copies
+  // (libvips' operation cache does not short-cut a decode from a buffer), and a copy would
+  // charge the codec with an allocation that belongs to the download.
   const once = (i: number) =>
-    transformImage(Buffer.from(pool[i % pool.length] ?? []), TRANSFORM, MAX_PIXELS);
+    transformImage(pool[i % pool.length] ?? Buffer.alloc(0), TRANSFORM, MAX_PIXELS);
   // Warm-up: every pool image once, so JIT and libvips start-up are not timed.
   for (let i = 0; i < pool.length; i++) await once(i);
   const levels: CeilingResult['levels'] = [];
