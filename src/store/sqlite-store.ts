@@ -366,25 +366,32 @@ export class SqliteJobStore implements JobStore {
         `SELECT id FROM jobs WHERE status IN ('PENDING', 'PROCESSING') ORDER BY created_at, id`,
       )
       .all() as Array<{ id: string }>;
-    const claim = this.db.prepare(
-      `UPDATE images SET status = 'PROCESSING', owner = ?, lease_until = ?
-       WHERE request_id = ? AND seq IN (
-         SELECT seq FROM images
-         WHERE request_id = ?
-           AND (status = 'PENDING' OR (status = 'PROCESSING' AND lease_until < ?))
-         ORDER BY seq LIMIT ?)
-       RETURNING *`,
-    );
-    // Each per-job claim is one atomic UPDATE ... RETURNING, so no other worker can take
-    // the same image in between.
+    // Two statements rather than one with OR, so each walks the (request_id, status, seq)
+    // index instead of scanning past every finished image of a large job.
+    const claim = (condition: string) =>
+      this.db.prepare(
+        `UPDATE images SET status = 'PROCESSING', owner = ?, lease_until = ?
+         WHERE request_id = ? AND seq IN (
+           SELECT seq FROM images INDEXED BY images_claim
+             WHERE request_id = ? AND ${condition} ORDER BY seq LIMIT ?)
+         RETURNING *`,
+      );
+    const reclaim = claim(`status = 'PROCESSING' AND lease_until < ?`);
+    const fresh = claim(`status = 'PENDING'`);
+    const until = leaseUntil.getTime();
+    // Each statement is one atomic UPDATE ... RETURNING, so no other worker can take the
+    // same image in between; leases that ran out go first, being older work.
     return claimRoundRobin(
       active.map((j) => j.id),
       limit,
       this.claimTurn++,
-      async (id, want) =>
-        (claim.all(owner, leaseUntil.getTime(), id, id, now.getTime(), want) as ImageRow[]).map(
-          toImage,
-        ),
+      async (id, want) => {
+        const rows = reclaim.all(owner, until, id, id, now.getTime(), want) as ImageRow[];
+        if (rows.length < want) {
+          rows.push(...(fresh.all(owner, until, id, id, want - rows.length) as ImageRow[]));
+        }
+        return rows.map(toImage);
+      },
     );
   }
 
