@@ -140,7 +140,9 @@ export class ImageWorker {
     }
     this.inFlight++;
     this.waitingForHost++;
-    this.hostLimit(image.url)(() => {
+    const host = new URL(image.url).host;
+    const hostLimit = this.hostLimit(host);
+    hostLimit(() => {
       this.waitingForHost--;
       return this.limit(() => this.run(image));
     })
@@ -148,14 +150,18 @@ export class ImageWorker {
         this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
+        // A limiter per host ever seen would grow without end in a long-lived process;
+        // one with nothing running or queued can go, and is made again when needed.
+        if (hostLimit.activeCount === 0 && hostLimit.pendingCount === 0) {
+          this.hostLimits.delete(host);
+        }
         this.inFlight--;
         if (this.inFlight === 0) this.settleIdle?.();
         this.wake();
       });
   }
 
-  private hostLimit(url: string): LimitFunction {
-    const host = new URL(url).host;
+  private hostLimit(host: string): LimitFunction {
     let limit = this.hostLimits.get(host);
     if (!limit) {
       limit = pLimit(this.settings.perHostConcurrency);
