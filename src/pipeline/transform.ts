@@ -61,5 +61,11 @@ function decodeReason(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(message)) return 'image has too many pixels (MAX_IMAGE_PIXELS)';
   if (/unsupported image format/i.test(message)) return 'not an image';
-  return `image could not be decoded: ${message.split('\n')[0]}`;
+  // libvips keeps its error text per thread; under concurrency sharp sometimes gets only
+  // "Unknown error" back, which tells the user nothing.
+  const detail = message.split('\n')[0]?.trim();
+  if (!detail || /^unknown error$/i.test(detail)) {
+    return 'image could not be decoded (corrupt or truncated data)';
+  }
+  return `image could not be decoded: ${detail}`;
 }
