@@ -32,17 +32,17 @@ export async function spawnService(
   env: Record<string, string>,
   opts: { entry?: 'src' | 'dist'; showOutput?: boolean } = {},
 ): Promise<ServiceProcess> {
-  // Under tap every spawned node gets tap's loader preloaded (it re-adds NODE_OPTIONS even
-  // when the env clears it), and that loader starts libuv's threadpool before the entry
-  // can size it. The built entry is started through a shell that clears it, as npm start
-  // would run it.
+  // Under tap every spawned node gets tap's loader preloaded (it re-adds it to NODE_OPTIONS
+  // even when the env clears it), and that loader starts libuv's threadpool before the
+  // entry can size it. The built entry is started through a shell that puts back the
+  // NODE_OPTIONS asked for (none by default), as npm start would run it.
   const [command, args] =
     opts.entry === 'dist'
       ? [
           '/bin/sh',
           [
             '-c',
-            'NODE_OPTIONS= exec "$@"',
+            'NODE_OPTIONS="$SERVICE_NODE_OPTIONS" exec "$@"',
             'sh',
             process.execPath,
             path.join(root, 'dist/main.cjs'),
@@ -51,7 +51,7 @@ export async function spawnService(
       : [process.execPath, ['--import', 'tsx', path.join(root, 'src/server.ts')]];
   const child = spawn(command, args, {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, SERVICE_NODE_OPTIONS: env.NODE_OPTIONS ?? '' },
     stdio: opts.showOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
