@@ -352,14 +352,12 @@ export class SqliteJobStore implements JobStore {
     const match = status === null ? [] : [status];
     // One read transaction, so the total and the page describe the same moment.
     return this.db.transaction(() => {
-      const { total } = this.db
-        .prepare(`SELECT COUNT(*) AS total FROM jobs WHERE ${where}`)
-        .get(...match) as { total: number };
-      const rows = this.db
-        .prepare(
-          `SELECT * FROM jobs WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-        )
-        .all(...match, limit, offset) as JobRow[];
+      const { total } = this.sql(`SELECT COUNT(*) AS total FROM jobs WHERE ${where}`).get(
+        ...match,
+      ) as { total: number };
+      const rows = this.sql(
+        `SELECT * FROM jobs WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+      ).all(...match, limit, offset) as JobRow[];
       return { total, jobs: rows.map(toJob) };
     })();
   }
