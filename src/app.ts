@@ -8,6 +8,7 @@ import swagger from './plugins/external/swagger.js';
 import underPressure from './plugins/external/under-pressure.js';
 import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
+import metricsRoutes from './routes/metrics/index.js';
 import requestsRoutes from './routes/requests/index.js';
 import rootRoutes from './routes/root/index.js';
 import statusRoutes from './routes/status/index.js';
@@ -64,5 +65,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(statusRoutes);
   await app.register(requestsRoutes);
   await app.register(downloadRoutes);
+  await app.register(metricsRoutes);
   return app;
 }

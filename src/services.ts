@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobService } from './domain/job-service.js';
 import { JobWatchers } from './domain/job-watchers.js';
+import { PrometheusMetrics } from './metrics/prometheus.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
 import { createOutboundDispatcher } from './pipeline/download.js';
 import { ImagePipeline } from './pipeline/image-pipeline.js';
@@ -20,6 +21,8 @@ export interface Services {
   watchers: JobWatchers;
   worker: ImageWorker;
   dispatcher: Dispatcher;
+  /** This service's metrics, in a registry of its own. */
+  metrics: PrometheusMetrics;
   /** Resumes unfinished work and starts the image pool and the webhook dispatcher. */
   start(): Promise<void>;
   /**
@@ -42,7 +45,8 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     allowlist: config.outboundAllowlist,
   });
   const dispatcher = createOutboundDispatcher(config.downloadTimeoutMs, policy);
-  const pipeline = new ImagePipeline(config, dispatcher);
+  const metrics = new PrometheusMetrics();
+  const pipeline = new ImagePipeline(config, dispatcher, metrics);
   const webhooks = new WebhookDispatcher(
     store,
     dispatcher,
@@ -58,6 +62,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
       concurrency: 8,
     },
     log,
+    metrics,
   );
   let worker: ImageWorker | null = null;
   const jobs = new JobService(
@@ -92,12 +97,19 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     { intervalMs: WATCH_INTERVAL_MS, keepaliveMs: WATCH_KEEPALIVE_MS },
     log,
   );
+  const running = worker;
+  metrics.observe({
+    poolQueued: () => running.queuedCount,
+    poolInFlight: () => running.runningCount,
+    jobsByStatus: () => store.countJobs(),
+    sseClients: () => watchers.listenerCount,
+    sseWatchedJobs: () => watchers.watchedJobs,
+  });
   const sweeper = setInterval(() => {
     jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
   }, ABANDONED_UPLOAD_MS);
   sweeper.unref();
 
-  const running = worker;
   return {
     config,
     store,
@@ -105,6 +117,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     watchers,
     worker: running,
     dispatcher,
+    metrics,
     async start() {
       await jobs.resume();
       running.start();

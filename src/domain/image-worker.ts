@@ -52,6 +52,16 @@ export class ImageWorker {
     return this.inFlight;
   }
 
+  /** Images in the pool's slots: being downloaded or encoded now. */
+  get runningCount(): number {
+    return this.limit.activeCount;
+  }
+
+  /** Images claimed and waiting for a pool slot, or for their host's turn. */
+  get queuedCount(): number {
+    return this.inFlight - this.limit.activeCount;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;

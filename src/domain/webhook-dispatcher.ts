@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { Metrics } from '../metrics/metrics.js';
 import type { JobRecord, JobStore } from '../store/job-store.js';
 import { afterAttempt, type RetryPolicy, sendWebhook, webhookPayload } from './webhook.js';
 import { Alarm } from './alarm.js';
@@ -43,6 +44,7 @@ export class WebhookDispatcher {
     private readonly http: Dispatcher,
     private readonly settings: WebhookDispatcherSettings,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   start(): void {
@@ -145,6 +147,13 @@ export class WebhookDispatcher {
     );
     const now = new Date();
     const progress = afterAttempt(webhook, attempt, this.settings.retry, now);
+    this.metrics.webhookAttempted(
+      progress.status === 'DELIVERED'
+        ? 'delivered'
+        : progress.status === 'FAILED'
+          ? 'failed'
+          : 'retried',
+    );
     if (!(await this.store.recordWebhookAttempt(job.id, this.owner, progress, now))) {
       this.log.warn(
         { requestId: job.id, attempt: attempt.attempt },

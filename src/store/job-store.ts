@@ -170,6 +170,8 @@ export interface JobStore {
    * and returning at most `limit` (at least 1); `total` counts every match.
    */
   listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage>;
+  /** How many accepted jobs are in each status (every status present, 0 when none). */
+  countJobs(): Promise<Record<VisibleJobStatus, number>>;
   listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
   listImages(requestId: string): Promise<ImageRecord[]>;
   findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;

@@ -365,6 +365,17 @@ export class MongoJobStore implements JobStore {
     return { total, jobs: docs.map(toJob) };
   }
 
+  async countJobs(): Promise<Record<VisibleJobStatus, number>> {
+    // One index count per status, rather than a $group, which scans.
+    const counts = await Promise.all(
+      VISIBLE.map((status) => this.requests.countDocuments({ status })),
+    );
+    return Object.fromEntries(VISIBLE.map((status, i) => [status, counts[i] ?? 0])) as Record<
+      VisibleJobStatus,
+      number
+    >;
+  }
+
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
     const docs = await this.products
       .find({ request_id: requestId })

@@ -362,6 +362,16 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
+  async countJobs(): Promise<Record<VisibleJobStatus, number>> {
+    const counts = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
+    // Reads the (status, created_at) index only.
+    const rows = this.sql(
+      `SELECT status, COUNT(*) AS count FROM jobs WHERE status != 'RECEIVING' GROUP BY status`,
+    ).all() as Array<{ status: VisibleJobStatus; count: number }>;
+    for (const row of rows) counts[row.status] = row.count;
+    return counts;
+  }
+
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
     const rows = this.sql(
       'SELECT * FROM products WHERE request_id = ? ORDER BY row LIMIT ? OFFSET ?',

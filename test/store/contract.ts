@@ -966,6 +966,20 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       });
     });
 
+    t.test('countJobs counts accepted jobs by status', async (t) => {
+      const store = await open(t);
+      const none = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
+      t.strictSame(await store.countJobs(), none, 'every status, at 0');
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await seed(store, 'p1', distinct('p1', 1), { createdAt: at(1) });
+      await seed(store, 'p2', distinct('p2', 1), { createdAt: at(2) });
+      await seed(store, 'running', distinct('running', 1), { createdAt: at(3) });
+      await seed(store, 'done', distinct('done', 1), { createdAt: at(4) });
+      await store.markJobProcessing('running', at(5));
+      await store.completeJob('done', at(6));
+      t.strictSame(await store.countJobs(), { ...none, PENDING: 2, PROCESSING: 1, COMPLETED: 1 });
+    });
+
     t.test('listUnfinishedJobs lists PENDING and PROCESSING jobs', async (t) => {
       const store = await open(t);
       await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
