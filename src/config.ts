@@ -43,6 +43,8 @@ export interface Config {
   maxUrlsPerRow: number;
   leaseMs: number;
   logLevel: string;
+  /** Pretty log lines (NODE_ENV=development) instead of JSON. */
+  logPretty: boolean;
   allowPrivateNetworks: boolean;
   /** `host:port` entries (normalised) that downloads and webhooks may reach whatever their address. */
   outboundAllowlist: string[];
@@ -184,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxUrlsPerRow: integer(env, 'MAX_URLS_PER_ROW', 50, 1, 10_000),
     leaseMs: integer(env, 'LEASE_MS', 30_000, 500, 3_600_000),
     logLevel,
+    logPretty: read(env, 'NODE_ENV') === 'development',
     allowPrivateNetworks: boolean(env, 'ALLOW_PRIVATE_NETWORKS', false),
     outboundAllowlist: allowlist(env, 'OUTBOUND_ALLOWLIST'),
   };

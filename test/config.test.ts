@@ -35,6 +35,7 @@ t.test('defaults', async (t) => {
     maxUrlsPerRow: 50,
     leaseMs: 30_000,
     logLevel: 'info',
+    logPretty: false,
     allowPrivateNetworks: false,
     outboundAllowlist: [],
   };
@@ -82,6 +83,7 @@ t.test('valid values', async (t) => {
     MAX_URLS_PER_ROW: '10000',
     LEASE_MS: '500',
     LOG_LEVEL: 'silent',
+    NODE_ENV: 'development',
     ALLOW_PRIVATE_NETWORKS: 'yes',
     OUTBOUND_ALLOWLIST: ' 127.0.0.1:8080, Images.Internal:443 ,,[::1]:80',
   });
@@ -115,10 +117,12 @@ t.test('valid values', async (t) => {
     maxUrlsPerRow: 10_000,
     leaseMs: 500,
     logLevel: 'silent',
+    logPretty: true,
     allowPrivateNetworks: true,
     outboundAllowlist: ['127.0.0.1:8080', 'images.internal:443', '[::1]:80'],
   });
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
+  t.equal(loadConfig({ NODE_ENV: 'production' }).logPretty, false, 'JSON logs but in development');
   t.equal(loadConfig({ PORT: '65535' }).port, 65535);
   t.equal(
     loadConfig({ MONGODB_URI: 'mongodb://localhost:27017' }).mongodbUri,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
+import { jobLog } from './job-log.js';
 
 export interface WorkerSettings {
   concurrency: number;
@@ -157,7 +158,7 @@ export class ImageWorker {
       return this.limit(() => this.run(image));
     })
       .catch((err: unknown) =>
-        this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
+        jobLog(this.log, image.requestId).error({ err, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
         // A limiter per host ever seen would grow without end in a long-lived process;
@@ -194,8 +195,8 @@ export class ImageWorker {
       outcome,
       new Date(),
     );
-    this.log.debug(
-      { requestId: image.requestId, seq: image.seq, status: outcome.status, error: outcome.error },
+    jobLog(this.log, image.requestId).debug(
+      { seq: image.seq, status: outcome.status, error: outcome.error },
       'image finished',
     );
     if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
@@ -214,7 +215,7 @@ export class ImageWorker {
     if (cached) return cached;
     const job = await this.store.getJob(requestId);
     if (!job) {
-      this.log.warn({ requestId }, 'image claimed for a job that no longer exists');
+      jobLog(this.log, requestId).warn('image claimed for a job that no longer exists');
       return null;
     }
     this.options.set(requestId, job.options);

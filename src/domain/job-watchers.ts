@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { JobRecord } from '../store/job-store.js';
+import { jobLog } from './job-log.js';
 
 export type WatchEvent =
   /** The job changed in a way its owner can see. */
@@ -116,7 +117,7 @@ export class JobWatchers {
     } catch (err) {
       // A store that fails now may answer at the next tick; the listeners just wait.
       if (!watcher.failing) {
-        this.log.warn({ err, request_id: watcher.id }, 'could not read a watched job');
+        jobLog(this.log, watcher.id).warn({ err }, 'could not read a watched job');
       }
       watcher.failing = true;
       if (this.watching(watcher)) this.schedule(watcher);
@@ -156,7 +157,7 @@ export class JobWatchers {
       try {
         listener(event);
       } catch (err) {
-        this.log.warn({ err, request_id: watcher.id }, 'a job listener failed; dropped');
+        jobLog(this.log, watcher.id).warn({ err }, 'a job listener failed; dropped');
         watcher.listeners.delete(listener);
       }
     }

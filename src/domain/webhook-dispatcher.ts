@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { JobRecord, JobStore } from '../store/job-store.js';
 import { afterAttempt, type RetryPolicy, sendWebhook, webhookPayload } from './webhook.js';
 import { Alarm } from './alarm.js';
+import { jobLog } from './job-log.js';
 
 export interface WebhookDispatcherSettings {
   /** Signs every call when set. */
@@ -121,7 +122,7 @@ export class WebhookDispatcher {
     const delivery: Promise<void> = this.deliver(job)
       .catch((err: unknown) => {
         // The claim's lease runs out, and the attempt is then made again.
-        this.log.error({ err, requestId: job.id }, 'could not record a webhook attempt');
+        jobLog(this.log, job.id).error({ err }, 'could not record a webhook attempt');
       })
       .finally(() => {
         this.inFlight.delete(delivery);
@@ -154,18 +155,18 @@ export class WebhookDispatcher {
           ? 'failed'
           : 'retried',
     );
+    const log = jobLog(this.log, job.id);
     if (!(await this.store.recordWebhookAttempt(job.id, this.owner, progress, now))) {
-      this.log.warn(
-        { requestId: job.id, attempt: attempt.attempt },
+      log.warn(
+        { attempt: attempt.attempt },
         'webhook claim was lost before its attempt was recorded',
       );
       return;
     }
     const next = progress.nextAttemptAt?.getTime() ?? null;
     if (next !== null && (this.soonest === null || next < this.soonest)) this.soonest = next;
-    this.log[progress.status === 'FAILED' ? 'warn' : 'info'](
+    log[progress.status === 'FAILED' ? 'warn' : 'info'](
       {
-        requestId: job.id,
         attempt: attempt.attempt,
         webhook: progress.status,
         httpStatus: attempt.httpStatus,

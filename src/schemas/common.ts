@@ -3,6 +3,9 @@ import { Type } from '@sinclair/typebox';
 /** The request id every example in the API description uses. */
 export const EXAMPLE_ID = '0b7c2a7e-5f7e-4b1c-9a57-0d8c1f3e2a11';
 
+/** A request id: the lowercase UUID POST /upload hands out. */
+export const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
 /** An error answer, `{error}`; `description` says when it is given, `example` is one. */
 export function errorResponse(description: string, example: string) {
   return Type.Object(
@@ -65,7 +68,7 @@ export const RejectedUpload = Type.Object(
 
 export const RequestIdParams = Type.Object({
   request_id: Type.String({
-    pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    pattern: `^${UUID}$`,
     description: 'The id returned by POST /upload (a lowercase UUID)',
     examples: [EXAMPLE_ID],
   }),

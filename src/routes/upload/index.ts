@@ -2,6 +2,7 @@ import type { Multipart } from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
+import { JOB_LOG_FIELD } from '../../domain/job-log.js';
 import { CsvRejected, type ReceivedCsv } from '../../domain/job-service.js';
 import { parseUploadOptions } from '../../domain/upload-options.js';
 import { downloadUrl, statusUrl } from '../../domain/urls.js';
@@ -71,6 +72,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           // truncated; whatever the reader made of the cut-off rest, the answer is 413.
           try {
             received = await jobs.receiveCsv(part.file);
+            // From here on, this request's lines (its 'request completed' included) are
+            // about the new job.
+            request.log = reply.log = request.log.child({ [JOB_LOG_FIELD]: received.id });
           } catch (err) {
             if (!part.file.truncated) throw err;
           }
