@@ -11,6 +11,7 @@ import rootRoutes from './routes/root/index.js';
 import statusRoutes from './routes/status/index.js';
 import uploadRoutes from './routes/upload/index.js';
 import type { Services } from './services.js';
+import { WEB_DIR } from './web-page.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -52,7 +53,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     maxRssBytes: config.overloadRssBytes,
   });
   await app.register(multipart, { maxCsvBytes: config.maxCsvBytes });
-  await app.register(staticFiles, { imagesDir: config.imagesDir });
+  await app.register(staticFiles, { imagesDir: config.imagesDir, webDir: WEB_DIR });
 
   await app.register(rootRoutes);
   await app.register(healthRoutes);

@@ -1,12 +1,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served without the token: always (true), or for the requests the function accepts. */
+    public?: boolean | ((request: FastifyRequest) => boolean);
+  }
+}
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 /**
- * With API_TOKEN set, every route but /health (which load balancers probe without
- * credentials) requires `Authorization: Bearer <token>`. Both sides are hashed to the same
+ * With API_TOKEN set, every route requires `Authorization: Bearer <token>` but those whose
+ * config marks them public: /health (load balancers probe without credentials) and the web
+ * page with its assets (they hold no data). Both sides are hashed to the same
  * length first, so the comparison takes the same time however much of the token matches.
  */
 export default fp(
@@ -14,7 +22,8 @@ export default fp(
     if (opts.token === null) return;
     const expected = digest(opts.token);
     app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.url === '/health') return;
+      const open = request.routeOptions.config.public;
+      if (open === true || (typeof open === 'function' && open(request))) return;
       const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
       if (match?.[1] !== undefined && timingSafeEqual(digest(match[1]), expected)) return;
       return reply
