@@ -7,6 +7,7 @@ import staticFiles from './plugins/external/static.js';
 import underPressure from './plugins/external/under-pressure.js';
 import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
+import requestsRoutes from './routes/requests/index.js';
 import rootRoutes from './routes/root/index.js';
 import statusRoutes from './routes/status/index.js';
 import uploadRoutes from './routes/upload/index.js';
@@ -59,6 +60,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(healthRoutes);
   await app.register(uploadRoutes);
   await app.register(statusRoutes);
+  await app.register(requestsRoutes);
   await app.register(downloadRoutes);
   return app;
 }

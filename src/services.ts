@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobService } from './domain/job-service.js';
+import { JobWatchers } from './domain/job-watchers.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
 import { createOutboundDispatcher } from './pipeline/download.js';
 import { ImagePipeline } from './pipeline/image-pipeline.js';
@@ -15,6 +16,8 @@ export interface Services {
   config: Config;
   store: JobStore;
   jobs: JobService;
+  /** Live progress of jobs, shared by every client watching the same job. */
+  watchers: JobWatchers;
   worker: ImageWorker;
   dispatcher: Dispatcher;
   /** Resumes unfinished work and starts the image pool and the webhook dispatcher. */
@@ -27,6 +30,9 @@ export interface Services {
 }
 
 const ABANDONED_UPLOAD_MS = 10 * 60_000;
+/** A watched job is read at most this often, so clients see at most ~4 updates a second. */
+const WATCH_INTERVAL_MS = 250;
+const WATCH_KEEPALIVE_MS = 15_000;
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
   const store = createStore(config);
@@ -81,6 +87,11 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     log,
     (job) => jobs.finishJob(job),
   );
+  const watchers = new JobWatchers(
+    (id) => jobs.getJob(id),
+    { intervalMs: WATCH_INTERVAL_MS, keepaliveMs: WATCH_KEEPALIVE_MS },
+    log,
+  );
   const sweeper = setInterval(() => {
     jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
   }, ABANDONED_UPLOAD_MS);
@@ -91,6 +102,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     config,
     store,
     jobs,
+    watchers,
     worker: running,
     dispatcher,
     async start() {

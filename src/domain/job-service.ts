@@ -3,7 +3,14 @@ import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { ImageRecord, JobRecord, JobStore, ProductRecord } from '../store/job-store.js';
+import type {
+  ImageRecord,
+  JobPage,
+  JobRecord,
+  JobStore,
+  ProductRecord,
+  VisibleJobStatus,
+} from '../store/job-store.js';
 import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
 import { resultsFile, writeResultsCsv } from './results-csv.js';
 import type { UploadOptions } from './upload-options.js';
@@ -158,6 +165,11 @@ export class JobService {
   async getJob(id: string): Promise<JobRecord | null> {
     const job = await this.store.getJob(id);
     return job === null || job.status === 'RECEIVING' ? null : job;
+  }
+
+  /** Accepted jobs, newest first, optionally only those in one status. */
+  listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
+    return this.store.listJobs(status, offset, limit);
   }
 
   listProducts(id: string, offset: number, limit: number): Promise<ProductRecord[]> {

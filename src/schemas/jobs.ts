@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 
-const JobStatus = Type.Union([
+export const JobStatus = Type.Union([
   Type.Literal('PENDING'),
   Type.Literal('PROCESSING'),
   Type.Literal('COMPLETED'),
@@ -63,6 +63,21 @@ export const JobStatusResponse = Type.Object({
       ),
     }),
   ]),
+});
+
+export const RequestsQuery = Type.Object({
+  status: Type.Optional(JobStatus),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+});
+
+export const RequestsResponse = Type.Object({
+  total: Type.Integer({ description: 'Jobs matching the filter, on every page' }),
+  offset: Type.Integer(),
+  limit: Type.Integer(),
+  requests: Type.Array(JobStatusResponse, {
+    description: 'Newest first; each as GET /status/{request_id} answers it',
+  }),
 });
 
 export const ProductsQuery = Type.Object({

@@ -5,6 +5,8 @@ import type { OutputFormat } from '../config.js';
  * Such a job is invisible through the API and is discarded if it is never accepted.
  */
 export type JobStatus = 'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
+/** The statuses a client can see and filter on. */
+export type VisibleJobStatus = Exclude<JobStatus, 'RECEIVING'>;
 export type ImageStatus = 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
 export type WebhookStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 
@@ -118,6 +120,12 @@ export interface ImageOutcome {
   error: string | null;
 }
 
+/** One page of a job listing, and how many jobs match in all. */
+export interface JobPage {
+  total: number;
+  jobs: JobRecord[];
+}
+
 export interface AcceptedJob {
   options: TransformOptions;
   baseUrl: string;
@@ -156,6 +164,12 @@ export interface JobStore {
   listAbandonedJobs(before: Date): Promise<string[]>;
 
   getJob(id: string): Promise<JobRecord | null>;
+  /**
+   * Accepted jobs (never RECEIVING), only those in `status` unless it is null, newest first
+   * (by creation time, then by id descending so that paging is stable), skipping `offset`
+   * and returning at most `limit` (at least 1); `total` counts every match.
+   */
+  listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage>;
   listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
   listImages(requestId: string): Promise<ImageRecord[]>;
   findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;

@@ -6,11 +6,13 @@ import type {
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  JobPage,
   JobRecord,
   JobStatus,
   JobStore,
   ProductRecord,
   TransformOptions,
+  VisibleJobStatus,
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
@@ -70,6 +72,7 @@ interface ImageDoc {
 }
 
 const ACTIVE: JobStatus[] = ['PENDING', 'PROCESSING'];
+const VISIBLE: VisibleJobStatus[] = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED'];
 const DEFAULT_OPTIONS: TransformOptions = {
   quality: 50,
   format: 'jpeg',
@@ -191,6 +194,8 @@ export class MongoJobStore implements JobStore {
     const indexes: Array<[string, IndexDescription]> = [
       ['requests', { key: { status: 1, created_at: 1 }, name: 'status_created' }],
       ['requests', { key: { 'webhook.nextAttemptAt': 1 }, name: 'webhook_due' }],
+      // Newest-first listing: one status is a range of it, all of them a merge of four.
+      ['requests', { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created_listing' }],
       ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
       ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
       ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
@@ -344,6 +349,20 @@ export class MongoJobStore implements JobStore {
   async getJob(id: string): Promise<JobRecord | null> {
     const doc = await this.requests.findOne({ _id: id });
     return doc ? toJob(doc) : null;
+  }
+
+  async listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
+    const filter: Filter<RequestDoc> = { status: status ?? { $in: VISIBLE } };
+    const [total, docs] = await Promise.all([
+      this.requests.countDocuments(filter),
+      this.requests
+        .find(filter)
+        .sort({ created_at: -1, _id: -1 })
+        .skip(offset)
+        .limit(limit)
+        .toArray(),
+    ]);
+    return { total, jobs: docs.map(toJob) };
   }
 
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {

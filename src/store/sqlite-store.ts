@@ -5,10 +5,12 @@ import type {
   AcceptedJob,
   ImageOutcome,
   ImageRecord,
+  JobPage,
   JobRecord,
   JobStatus,
   JobStore,
   ProductRecord,
+  VisibleJobStatus,
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
@@ -33,6 +35,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at);
+-- Newest-first listing (GET /requests), with and without a status, in index order.
+CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_status_listing ON jobs (status, created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_webhook_due ON jobs (json_extract(webhook, '$.nextAttemptAt'))
   WHERE json_extract(webhook, '$.nextAttemptAt') IS NOT NULL;
 
@@ -330,6 +335,23 @@ export class SqliteJobStore implements JobStore {
   async getJob(id: string): Promise<JobRecord | null> {
     const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row ? toJob(row) : null;
+  }
+
+  async listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
+    const where = status === null ? `status != 'RECEIVING'` : 'status = ?';
+    const match = status === null ? [] : [status];
+    // One read transaction, so the total and the page describe the same moment.
+    return this.db.transaction(() => {
+      const { total } = this.db
+        .prepare(`SELECT COUNT(*) AS total FROM jobs WHERE ${where}`)
+        .get(...match) as { total: number };
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM jobs WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+        )
+        .all(...match, limit, offset) as JobRow[];
+      return { total, jobs: rows.map(toJob) };
+    })();
   }
 
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {

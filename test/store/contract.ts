@@ -905,6 +905,67 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       });
     });
 
+    t.test('listJobs', async (t) => {
+      /** Jobs created in the order given, one second apart; two share the last second. */
+      async function seedListing(store: JobStore): Promise<void> {
+        await seed(store, 'a-oldest', distinct('a-oldest', 1), { createdAt: at(0) });
+        await seed(store, 'b', distinct('b', 2), { createdAt: at(1) });
+        await seed(store, 'c', distinct('c', 1), { createdAt: at(2) });
+        await seed(store, 'receiving', distinct('receiving', 1), {
+          createdAt: at(3),
+          accept: false,
+        });
+        // Created in the same millisecond: the id (descending) decides their order.
+        await seed(store, 'd-tie', distinct('d-tie', 1), { createdAt: at(4) });
+        await seed(store, 'e-tie', distinct('e-tie', 1), { createdAt: at(4) });
+        await store.markJobProcessing('b', at(10));
+        await store.completeJob('c', at(11));
+      }
+      const ids = (page: { jobs: JobRecord[] }) => page.jobs.map((j) => j.id);
+
+      t.test('lists accepted jobs newest first, with the total', async (t) => {
+        const store = await open(t);
+        await seedListing(store);
+        const all = await store.listJobs(null, 0, 100);
+        t.strictSame(ids(all), ['e-tie', 'd-tie', 'c', 'b', 'a-oldest'], 'RECEIVING is left out');
+        t.equal(all.total, 5);
+        for (const job of all.jobs) {
+          t.strictSame(job, await store.getJob(job.id), `${job.id} is the whole job record`);
+        }
+      });
+
+      t.test('pages with offset and limit; total counts every match', async (t) => {
+        const store = await open(t);
+        await seedListing(store);
+        t.strictSame(await store.listJobs(null, 0, 2).then(ids), ['e-tie', 'd-tie']);
+        t.strictSame(await store.listJobs(null, 2, 2).then(ids), ['c', 'b']);
+        t.strictSame(await store.listJobs(null, 4, 2).then(ids), ['a-oldest']);
+        const past = await store.listJobs(null, 9, 2);
+        t.strictSame(past, { total: 5, jobs: [] }, 'past the end: no jobs, the same total');
+        t.equal((await store.listJobs(null, 2, 1)).total, 5);
+      });
+
+      t.test('filters by status', async (t) => {
+        const store = await open(t);
+        await seedListing(store);
+        const pending = await store.listJobs('PENDING', 0, 100);
+        t.strictSame(ids(pending), ['e-tie', 'd-tie', 'a-oldest']);
+        t.equal(pending.total, 3);
+        t.strictSame(await store.listJobs('PENDING', 1, 1), {
+          total: 3,
+          jobs: [await mustGetJob(store, 'd-tie')],
+        });
+        t.strictSame(await store.listJobs('PROCESSING', 0, 100).then(ids), ['b']);
+        t.strictSame(await store.listJobs('COMPLETED', 0, 100).then(ids), ['c']);
+        t.strictSame(await store.listJobs('FAILED', 0, 100), { total: 0, jobs: [] });
+      });
+
+      t.test('an empty store lists nothing', async (t) => {
+        const store = await open(t);
+        t.strictSame(await store.listJobs(null, 0, 20), { total: 0, jobs: [] });
+      });
+    });
+
     t.test('listUnfinishedJobs lists PENDING and PROCESSING jobs', async (t) => {
       const store = await open(t);
       await seed(store, 'receiving', distinct('receiving', 1), { accept: false });

@@ -46,7 +46,12 @@ if (!uri) {
     t.teardown(() => client.close());
     const names = async (collection: string) =>
       (await client.db(db).collection(collection).indexes()).map((i) => i.name).sort();
-    t.strictSame(await names('requests'), ['_id_', 'status_created', 'webhook_due']);
+    t.strictSame(await names('requests'), [
+      '_id_',
+      'status_created',
+      'status_created_listing',
+      'webhook_due',
+    ]);
     t.strictSame(await names('products'), ['_id_', 'request_row']);
     t.strictSame(await names('images'), [
       '_id_',

@@ -1,46 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { downloadUrl, imageUrl } from '../../domain/urls.js';
+import { imageUrl } from '../../domain/urls.js';
 import { ErrorResponse, RequestIdParams } from '../../schemas/common.js';
 import { JobStatusResponse, ProductsQuery, ProductsResponse } from '../../schemas/jobs.js';
-import type { JobRecord } from '../../store/job-store.js';
+import { EventStream } from './event-stream.js';
+import { statusView } from './view.js';
 
 const NOT_FOUND = { error: 'Request not found' };
 
-export function statusView(job: JobRecord) {
-  const done = job.imagesProcessed + job.imagesFailed;
-  return {
-    request_id: job.id,
-    status: job.status === 'RECEIVING' ? ('PENDING' as const) : job.status,
-    created_at: job.createdAt.toISOString(),
-    updated_at: job.updatedAt.toISOString(),
-    completed_at: job.completedAt?.toISOString() ?? null,
-    progress: {
-      products_total: job.productsTotal,
-      products_done: job.productsDone,
-      images_total: job.imagesTotal,
-      images_processed: job.imagesProcessed,
-      images_failed: job.imagesFailed,
-      percent: job.imagesTotal === 0 ? 100 : Math.floor((done / job.imagesTotal) * 1000) / 10,
-    },
-    download_url: job.status === 'COMPLETED' ? downloadUrl(job.baseUrl, job.id) : null,
-    webhook: job.webhook && {
-      url: job.webhook.url,
-      status: job.webhook.status,
-      attempts: job.webhook.attempts,
-      last_error: job.webhook.lastError,
-      next_attempt_at: job.webhook.nextAttemptAt?.toISOString() ?? null,
-      attempts_log: job.webhook.log.map((entry) => ({
-        attempt: entry.attempt,
-        at: entry.at.toISOString(),
-        http_status: entry.httpStatus,
-        error: entry.error,
-        duration_ms: entry.durationMs,
-      })),
-    },
-  };
-}
-
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  // An event stream only ends when its job does, so a shutdown ends the open ones itself;
+  // otherwise the HTTP server would wait for them before closing.
+  const streams = new Set<EventStream>();
+  app.addHook('preClose', async () => {
+    for (const stream of streams) stream.end();
+  });
+
   app.get(
     '/status/:request_id',
     {
@@ -53,6 +27,34 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const job = await app.services.jobs.getJob(request.params.request_id);
       if (!job) return reply.code(404).send(NOT_FOUND);
       return statusView(job);
+    },
+  );
+
+  app.get(
+    '/status/:request_id/events',
+    {
+      schema: {
+        params: RequestIdParams,
+        response: { 400: ErrorResponse, 404: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      const { jobs, watchers } = app.services;
+      const job = await jobs.getJob(request.params.request_id);
+      if (!job) return reply.code(404).send(NOT_FOUND);
+      reply.hijack();
+      const stream = new EventStream(reply.raw);
+      streams.add(stream);
+      const stop = watchers.watch(job, (event) => {
+        if (event.type === 'progress') stream.send('progress', statusView(event.job));
+        if (event.type === 'keepalive') stream.comment('keepalive');
+        if (event.type === 'done') stream.send('done', statusView(event.job));
+        if (event.type === 'done' || event.type === 'gone') stream.end();
+      });
+      reply.raw.once('close', () => {
+        stop();
+        streams.delete(stream);
+      });
     },
   );
 
