@@ -161,7 +161,7 @@ function definePageTests(browser: Browser): void {
 
     t.match(
       await page.locator('#job-counts').textContent(),
-      /4 of 5 images processed, 1 failed · 3 of 3 products done/,
+      /^100% · 4 of 5 images processed, 1 failed · 3 of 3 products done$/,
     );
     const thumbs = await afterThumbnails(page, 4);
     for (const thumb of thumbs) {
@@ -266,6 +266,15 @@ function definePageTests(browser: Browser): void {
     );
     await afterThumbnails(page, 4);
     await checkDownload(t, page, service.url, id);
+
+    // A fresh visit shows no job until one is picked from the recent jobs.
+    await page.goto(`${service.url}/`);
+    t.ok(await page.locator('#job').isHidden(), 'no job open');
+    await page.locator(`#recent a[data-id="${id}"]`).click();
+    await page.locator('#job-status', { hasText: 'COMPLETED' }).waitFor();
+    t.equal(await page.locator('#job-id').textContent(), id, 'the picked job');
+    t.equal(await page.getByRole('progressbar').getAttribute('aria-valuenow'), '100');
+    await afterThumbnails(page, 4);
   });
 
   t.test('with API_TOKEN: the page asks for the token and sends it everywhere', async (t) => {

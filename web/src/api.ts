@@ -3,6 +3,7 @@ import type { RejectedUpload } from '../../src/schemas/common.js';
 import type {
   JobStatusResponse,
   ProductsResponse,
+  RequestsResponse,
   UploadAccepted,
 } from '../../src/schemas/jobs.js';
 
@@ -13,13 +14,7 @@ export type Products = Static<typeof ProductsResponse>;
 export type Product = Products['products'][number];
 export type Accepted = Static<typeof UploadAccepted>;
 export type Problem = Static<typeof RejectedUpload>['details'][number];
-
-export interface RecentJobs {
-  total: number;
-  offset: number;
-  limit: number;
-  requests: JobStatus[];
-}
+export type RecentJobs = Static<typeof RequestsResponse>;
 
 const TOKEN_KEY = 'image-batch-service.token';
 

@@ -8,11 +8,14 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / MB).toFixed(2)} MB`;
 }
 
-/** "88% smaller" (or "12% larger" when re-encoding grew the file). */
+/**
+ * "88% smaller" (or "12% larger" when re-encoding grew the file). Rounded towards no
+ * change, so a file that shrank by 99.8% never reads as "100% smaller".
+ */
 export function formatSaving(bytesIn: number, bytesOut: number): string {
   if (bytesIn === 0) return '';
-  const change = Math.round((1 - bytesOut / bytesIn) * 100);
-  return change >= 0 ? `${change}% smaller` : `${-change}% larger`;
+  const saved = (1 - bytesOut / bytesIn) * 100;
+  return saved >= 0 ? `${Math.floor(saved)}% smaller` : `${Math.ceil(-saved)}% larger`;
 }
 
 export function formatTime(iso: string): string {

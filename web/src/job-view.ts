@@ -4,6 +4,7 @@ import { formatBytes, formatSaving, formatTime } from './format.js';
 import { followJob, type Transport } from './job-feed.js';
 
 export interface JobViewHandlers {
+  changed(status: JobStatus): void;
   finished(status: JobStatus): void;
   unauthorized(): void;
 }
@@ -87,7 +88,11 @@ export class JobView {
     this.range.textContent = '';
     this.prev.disabled = true;
     this.next.disabled = true;
-    if (focus) this.heading.focus();
+    if (focus) {
+      // Straight to the job, which on a narrow screen is below the form.
+      this.heading.focus({ preventScroll: true });
+      this.heading.scrollIntoView({ block: 'start' });
+    }
 
     this.stopFeed = followJob(id, {
       status: (status) => this.update(status),
@@ -129,7 +134,7 @@ export class JobView {
     this.created.textContent = `created ${formatTime(status.created_at)}`;
     this.setProgress(progress.percent);
     this.counts.textContent =
-      `${progress.images_processed} of ${progress.images_total} images processed, ` +
+      `${progress.percent}% · ${progress.images_processed} of ${progress.images_total} images processed, ` +
       `${progress.images_failed} failed · ` +
       `${progress.products_done} of ${progress.products_total} products done`;
     this.announce(status);
@@ -142,7 +147,10 @@ export class JobView {
       previous.status !== status.status ||
       previous.progress.images_processed !== progress.images_processed ||
       previous.progress.images_failed !== progress.images_failed;
-    if (changed) this.requestProducts();
+    if (changed) {
+      this.requestProducts();
+      this.on.changed(status);
+    }
     if (isFinished(status)) {
       this.transportText.textContent = '';
       if (previous === null || !isFinished(previous)) this.on.finished(status);

@@ -17,6 +17,7 @@ function askForToken(): void {
 }
 
 const job = new JobView({
+  changed: (status) => recent.update(status),
   finished: () => void recent.load(),
   unauthorized: askForToken,
 });

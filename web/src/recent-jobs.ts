@@ -42,6 +42,12 @@ export class RecentJobs {
     }
   }
 
+  /** Shows a job's latest status in its entry, if the list has it. */
+  update(job: JobStatus): void {
+    const link = this.list.querySelector<HTMLAnchorElement>(`a[data-id="${job.request_id}"]`);
+    link?.parentElement?.replaceWith(this.item(job));
+  }
+
   async load(): Promise<void> {
     const request = ++this.request;
     try {
