@@ -24,9 +24,16 @@ const finished = (status: JobStatus): boolean =>
  * EventSource cannot), and by polling GET /status/:id once the stream fails or ends early.
  * Returns a function that stops it.
  */
-export function followJob(id: string, on: FeedHandlers): () => void {
+export function followJob(id: string, handlers: FeedHandlers): () => void {
   const controller = new AbortController();
   const { signal } = controller;
+  // An answer that was already on its way when the feed was stopped is not reported.
+  const on: FeedHandlers = {
+    status: (status) => signal.aborted || handlers.status(status),
+    transport: (transport) => signal.aborted || handlers.transport(transport),
+    fatal: (error) => signal.aborted || handlers.fatal(error),
+    transient: (error) => signal.aborted || handlers.transient(error),
+  };
 
   void (async () => {
     on.transport('connecting');

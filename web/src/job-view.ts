@@ -107,7 +107,7 @@ export class JobView {
         this.showProblem(jobFailure(err));
       },
     });
-    this.requestProducts();
+    void this.loadProducts();
   }
 
   private leave(): void {
@@ -121,7 +121,10 @@ export class JobView {
     this.cards.clear();
     this.list.replaceChildren();
     for (const url of this.blobUrls.values()) {
-      void url.then(URL.revokeObjectURL, () => {});
+      void url.then(
+        (objectUrl) => URL.revokeObjectURL(objectUrl),
+        () => {},
+      );
     }
     this.blobUrls.clear();
   }
