@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import auth from './plugins/app/auth.js';
 import multipart from './plugins/external/multipart.js';
 import staticFiles from './plugins/external/static.js';
+import swagger from './plugins/external/swagger.js';
 import underPressure from './plugins/external/under-pressure.js';
 import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
@@ -48,6 +49,8 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   );
 
   const { config } = services;
+  // Before every route, so that each one is in the OpenAPI document.
+  await app.register(swagger);
   await app.register(auth, { token: config.apiToken });
   await app.register(underPressure, {
     maxEventLoopDelayMs: config.overloadEventLoopDelayMs,

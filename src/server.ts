@@ -21,7 +21,14 @@ async function main(): Promise<void> {
   const app = await buildApp(services, log);
   await services.start();
   await app.listen({ port: config.port, host: config.host });
-  log.info({ store: services.store.kind, concurrency: config.concurrency }, 'service ready');
+  log.info(
+    {
+      store: services.store.kind,
+      concurrency: config.concurrency,
+      uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
+    },
+    'service ready',
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {

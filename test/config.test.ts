@@ -19,7 +19,7 @@ t.test('defaults', async (t) => {
     downloadRetries: 2,
     downloadRetryBaseMs: 500,
     downloadRetryMaxMs: 10_000,
-    perHostConcurrency: 4,
+    perHostConcurrency: 8,
     apiToken: null,
     overloadEventLoopDelayMs: 1000,
     overloadRssBytes: 1536 * MiB,
@@ -44,6 +44,11 @@ t.test('defaults', async (t) => {
     expected,
     'blank is unset',
   );
+});
+
+t.test('PER_HOST_CONCURRENCY follows CONCURRENCY unless set', async (t) => {
+  t.equal(loadConfig({ CONCURRENCY: '3' }).perHostConcurrency, 3);
+  t.equal(loadConfig({ CONCURRENCY: '3', PER_HOST_CONCURRENCY: '2' }).perHostConcurrency, 2);
 });
 
 t.test('valid values', async (t) => {

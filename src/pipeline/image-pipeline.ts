@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { ImageOutcome, ImageRecord, TransformOptions } from '../store/job-store.js';
 import { downloadImage } from './download.js';
 import { describeError } from './image-error.js';
+import { checkImageType } from './image-type.js';
 import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
 
@@ -18,7 +19,7 @@ export interface PipelineSettings {
   maxImagePixels: number;
 }
 
-/** Where an image's bytes go from URL to file: fetch, decode and re-encode, store. */
+/** Where an image's bytes go from URL to file: fetch, check, decode and re-encode, store. */
 export class ImagePipeline {
   constructor(
     private readonly settings: PipelineSettings,
@@ -52,6 +53,7 @@ export class ImagePipeline {
         cancel,
       );
       bytesIn = input.length;
+      checkImageType(input);
       const output = await transformImage(input, options, this.settings.maxImagePixels);
       const outputFile = await this.store(image, options, output);
       return { status: 'PROCESSED', outputFile, bytesIn, bytesOut: output.length, error: null };

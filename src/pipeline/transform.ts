@@ -4,12 +4,11 @@ import { ImageError } from './image-error.js';
 
 export const EXTENSIONS = { jpeg: 'jpg', webp: 'webp', avif: 'avif', png: 'png' } as const;
 
-const DECODABLE = new Set(['jpeg', 'png', 'webp', 'avif', 'heif', 'gif', 'tiff']);
-
 /**
  * Re-encodes an image: orientation from EXIF applied, metadata stripped, fit inside the
  * requested box without enlarging, alpha kept where the output format has it and
- * flattened onto white where it does not.
+ * flattened onto white where it does not. The input's type has been checked already
+ * (image-type.ts); decoding errors surface from toBuffer.
  */
 export async function transformImage(
   input: Buffer,
@@ -17,15 +16,6 @@ export async function transformImage(
   maxPixels: number,
 ): Promise<Buffer> {
   const source = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
-  let format: string | undefined;
-  try {
-    format = (await source.metadata()).format;
-  } catch (err) {
-    throw new ImageError(decodeReason(err));
-  }
-  if (format === undefined || !DECODABLE.has(format)) {
-    throw new ImageError(`not a supported image (${format ?? 'unknown format'})`);
-  }
   let pipeline = source.rotate();
   if (options.maxWidth !== null || options.maxHeight !== null) {
     pipeline = pipeline.resize({

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, FileChooser, Page } from 'playwright-core';
 import t from 'tap';
 import { WEB_DIR } from '../../src/web-page.js';
 import { launchChromium, offMachine, openContext } from '../helpers/browser.js';
@@ -122,6 +122,8 @@ function definePageTests(browser: Browser): void {
     t.teardown(() => context.close());
     const page = await context.newPage();
     page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+    // Listening from the start has Playwright intercept file choosers before any can open.
+    const fileChooser = new Promise<FileChooser>((resolve) => page.once('filechooser', resolve));
 
     await page.goto(`${service.url}/`);
     t.equal(await page.title(), 'Image batch service');
@@ -146,10 +148,8 @@ function definePageTests(browser: Browser): void {
       'solid',
       'focus is visible on the zone',
     );
-    const [chooser] = await Promise.all([
-      page.waitForEvent('filechooser'),
-      page.keyboard.press('Space'),
-    ]);
+    await page.keyboard.press('Space');
+    const chooser = await fileChooser;
     await chooser.setFiles(csvFile(productsCsv()));
     await page.locator('#file-name', { hasText: 'products.csv' }).waitFor();
 

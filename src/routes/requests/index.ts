@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ErrorResponse } from '../../schemas/common.js';
+import { BadQuery } from '../../schemas/common.js';
 import { RequestsQuery, RequestsResponse } from '../../schemas/jobs.js';
 import { statusView } from '../status/view.js';
 
@@ -8,8 +8,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/requests',
     {
       schema: {
+        summary: 'Recent jobs, newest first',
+        description: 'Every accepted job, optionally only those in one status, paged.',
+        tags: ['jobs'],
         querystring: RequestsQuery,
-        response: { 200: RequestsResponse, 400: ErrorResponse },
+        response: { 200: RequestsResponse, 400: BadQuery },
       },
     },
     async (request) => {

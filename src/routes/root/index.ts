@@ -6,11 +6,23 @@ import { SERVICE_NAME, SERVICE_VERSION } from '../../version.js';
 import { WEB_DIR } from '../../web-page.js';
 import { prefersHtml } from './accept.js';
 
-const Index = Type.Object({
-  name: Type.String(),
-  version: Type.String(),
-  links: Type.Record(Type.String(), Type.String()),
-});
+const Index = Type.Object(
+  {
+    name: Type.String(),
+    version: Type.String(),
+    links: Type.Record(Type.String(), Type.String()),
+  },
+  {
+    description: 'What this service is',
+    examples: [
+      {
+        name: SERVICE_NAME,
+        version: SERVICE_VERSION,
+        links: { upload: 'POST /upload', status: 'GET /status/{request_id}' },
+      },
+    ],
+  },
+);
 
 const NOT_BUILT =
   '<!doctype html><html lang="en"><meta charset="utf-8"><title>Web page not built</title>' +
@@ -42,20 +54,28 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { public: (request) => prefersHtml(request.headers.accept) },
       schema: {
+        summary: 'The web page for browsers; the service name, version and links for others',
         description:
-          'The web page for browsers (Accept preferring text/html, served without the token); ' +
-          'otherwise the service name, version and links as JSON.',
-        produces: ['application/json', 'text/html'],
+          'Answers the web page when the Accept header ranks text/html above ' +
+          'application/json (browsers), and needs no token then: the page holds no data. ' +
+          'Everyone else (curl, scripts, `*/*`) gets the JSON index, behind the token.',
+        tags: ['service'],
         response: {
           200: {
+            description: 'The JSON index, or the web page',
             content: {
               'application/json': { schema: Index },
-              'text/html': { schema: Type.String({ description: 'The web page' }) },
+              'text/html': {
+                schema: Type.String({
+                  description: 'The web page',
+                  examples: ['<!doctype html><html lang="en">…</html>'],
+                }),
+              },
             },
           },
           503: {
-            description: 'The web page has not been built (browsers only)',
-            content: { 'text/html': { schema: Type.String() } },
+            description: 'The web page has not been built (`npm run build`); browsers only',
+            content: { 'text/html': { schema: Type.String({ examples: [NOT_BUILT] }) } },
           },
         },
       },
@@ -76,7 +96,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           upload: 'POST /upload',
           status: 'GET /status/{request_id}',
           products: 'GET /status/{request_id}/products',
+          events: 'GET /status/{request_id}/events',
           download: 'GET /download/{request_id}',
+          requests: 'GET /requests',
+          docs: 'GET /docs',
           health: 'GET /health',
           ready: 'GET /ready',
         },
