@@ -16,6 +16,7 @@ import statusRoutes from './routes/status/index.js';
 import uploadRoutes from './routes/upload/index.js';
 import { UUID } from './schemas/common.js';
 import type { Services } from './services.js';
+import { WEB_DIR } from './web-page.js';
 
 /** A request id as a segment of a request's path (`/status/<id>/products`, `/download/<id>`…). */
 const JOB_IN_PATH = new RegExp(`^[^?]*/(${UUID})(?:[/?]|$)`);
@@ -67,7 +68,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     maxRssBytes: config.overloadRssBytes,
   });
   await app.register(multipart, { maxCsvBytes: config.maxCsvBytes });
-  await app.register(staticFiles, { imagesDir: config.imagesDir });
+  await app.register(staticFiles, { imagesDir: config.imagesDir, webDir: WEB_DIR });
 
   await app.register(rootRoutes);
   await app.register(healthRoutes);

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import { RequestIdParams, Unauthorized } from '../../schemas/common.js';
 
 export default fp(
-  async (app: FastifyInstance, opts: { imagesDir: string }) => {
+  async (app: FastifyInstance, opts: { imagesDir: string; webDir: string }) => {
     fs.mkdirSync(opts.imagesDir, { recursive: true });
     await app.register(fastifyStatic, {
       root: opts.imagesDir,
@@ -17,6 +17,24 @@ export default fp(
       immutable: false,
       cacheControl: true,
       maxAge: '1h',
+    });
+
+    // The web page's scripts and styles hold no data, so they need no token. Their names
+    // do not change between builds: browsers revalidate (ETag) instead of caching blindly.
+    await app.register(async (web) => {
+      web.addHook('onRoute', (route) => {
+        route.config = { ...route.config, public: true };
+      });
+      await web.register(fastifyStatic, {
+        root: opts.webDir,
+        prefix: '/app/',
+        decorateReply: false,
+        index: false,
+        list: false,
+        dotfiles: 'deny',
+        cacheControl: true,
+        maxAge: 0,
+      });
     });
   },
   { name: 'static' },
@@ -76,6 +94,49 @@ export const imagesApiPaths = {
                   'No route for GET /processed_images/0b7c2a7e-5f7e-4b1c-9a57-0d8c1f3e2a11/9-9.jpg',
               },
             ],
+          }),
+        },
+      },
+    },
+  },
+};
+
+/** The API description of the web page's assets, one wildcard route like the images. */
+export const webApiPaths = {
+  '/app/{file}': {
+    get: {
+      summary: "The web page's script and stylesheet",
+      description:
+        'Served without the token: they hold no data. Revalidated by ETag, since their names ' +
+        'stay the same from one build to the next.',
+      tags: ['service'],
+      security: [],
+      parameters: [
+        {
+          in: 'path',
+          name: 'file',
+          required: true,
+          schema: { type: 'string', enum: ['main.js', 'app.css'] },
+          example: 'main.js',
+        },
+      ],
+      responses: {
+        200: {
+          description: 'The file',
+          content: {
+            'application/javascript': {
+              schema: { type: 'string', examples: ['const e=document.getElementById…'] },
+            },
+            'text/css': { schema: { type: 'string', examples: [':root{--bg:#f4f5f7}'] } },
+          },
+        },
+        404: {
+          description: 'No such file',
+          content: json({
+            type: 'object',
+            required: ['error'],
+            properties: { error: { type: 'string' } },
+            examples: [{ error: 'No route for GET /app/nope.js' }],
           }),
         },
       },

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import { SERVICE_NAME, SERVICE_VERSION } from '../../version.js';
-import { imagesApiPaths } from './static.js';
+import { imagesApiPaths, webApiPaths } from './static.js';
 
 const DESCRIPTION = `Bulk product-image compression. Upload a CSV of products and image URLs
 (\`POST /upload\`); the service downloads every image, re-encodes it, and writes a results CSV
@@ -41,7 +41,7 @@ export default fp(
         security: [{ bearerAuth: [] }],
         // Written by hand, so openapi-types cannot tell its JSON Schema from its own; the
         // document test validates it with the rest.
-        paths: imagesApiPaths as OpenAPIV3_1.PathsObject,
+        paths: { ...imagesApiPaths, ...webApiPaths } as OpenAPIV3_1.PathsObject,
       },
     });
     await app.register(swaggerUi, {

@@ -5,6 +5,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/health',
     {
+      config: { public: true },
       schema: {
         summary: 'Liveness: the process is up',
         description: 'Needs no token, even with API_TOKEN set, for load-balancer probes.',
