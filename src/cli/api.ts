@@ -6,42 +6,12 @@ import type { Static } from '@sinclair/typebox';
 import { FormData, request } from 'undici';
 import type { RejectedUpload } from '../schemas/common.js';
 import type { JobStatusResponse, ProductsResponse, UploadAccepted } from '../schemas/jobs.js';
+import { HttpError, UnreachableError } from './errors.js';
 
 export type Accepted = Static<typeof UploadAccepted>;
 export type JobStatus = Static<typeof JobStatusResponse>;
 export type Products = Static<typeof ProductsResponse>;
 export type Rejection = Static<typeof RejectedUpload>;
-
-/** The service answered, but not with what was asked for. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-    readonly retryAfter: string | null,
-  ) {
-    super(`HTTP ${status}: ${errorText(body)}`);
-    this.name = 'HttpError';
-  }
-}
-
-/** No answer at all: nothing listening, a refused or reset connection, a timeout. */
-export class UnreachableError extends Error {
-  constructor(
-    readonly baseUrl: string,
-    readonly reason: string,
-  ) {
-    super(`cannot reach the service at ${baseUrl} (${reason})`);
-    this.name = 'UnreachableError';
-  }
-}
-
-/** The `error` field of a JSON error body, else the body as text. */
-export function errorText(body: unknown): string {
-  if (typeof body === 'object' && body !== null && 'error' in body) {
-    return String((body as { error: unknown }).error);
-  }
-  return typeof body === 'string' ? body.slice(0, 500) : JSON.stringify(body);
-}
 
 // Generous for an upload (the service reads the whole CSV before it answers), and still an
 // end for a service that accepted the connection and then hung.

@@ -30,3 +30,34 @@ export const usageError = (message: string, command?: string): CliError =>
   new CliError(message, ExitCode.USAGE, [
     `Run 'image-batch ${command ? `${command} ` : ''}--help' for usage.`,
   ]);
+
+/** The service answered, but not with what was asked for. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly retryAfter: string | null,
+  ) {
+    super(`HTTP ${status}: ${errorText(body)}`);
+    this.name = 'HttpError';
+  }
+}
+
+/** No answer at all: nothing listening, a refused or reset connection, a timeout. */
+export class UnreachableError extends Error {
+  constructor(
+    readonly baseUrl: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the service at ${baseUrl} (${reason})`);
+    this.name = 'UnreachableError';
+  }
+}
+
+/** The `error` field of a JSON error body, else the body as text. */
+export function errorText(body: unknown): string {
+  if (typeof body === 'object' && body !== null && 'error' in body) {
+    return String((body as { error: unknown }).error);
+  }
+  return typeof body === 'string' ? body.slice(0, 500) : JSON.stringify(body);
+}

@@ -1,14 +1,24 @@
-import { errorText, HttpError, UnreachableError } from './api.js';
-import { serve } from './commands/serve.js';
-import { status } from './commands/status.js';
-import { submit } from './commands/submit.js';
 import { type Context, println } from './context.js';
-import { CliError, ExitCode, usageError } from './errors.js';
+import {
+  CliError,
+  ExitCode,
+  errorText,
+  HttpError,
+  UnreachableError,
+  usageError,
+} from './errors.js';
 import { HELP, PROGRAM } from './help.js';
 import { HELP_OPTION, parse } from './options.js';
 import { SERVICE_VERSION } from '../version.js';
 
-const COMMANDS = { serve, submit, status } as const;
+type Command = (args: string[], ctx: Context) => Promise<number | null>;
+
+// Loaded on use, so that help, version and usage errors answer without loading the HTTP client.
+const COMMANDS: Record<'serve' | 'submit' | 'status', () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.js')).serve,
+  submit: async () => (await import('./commands/submit.js')).submit,
+  status: async () => (await import('./commands/status.js')).status,
+};
 
 const isCommand = (name: string): name is keyof typeof COMMANDS => Object.hasOwn(COMMANDS, name);
 
@@ -26,7 +36,8 @@ export async function run(argv: string[], ctx: Context): Promise<number | null> 
     if (first.startsWith('-')) return programOptions(argv, ctx);
     if (first === 'help') return help(rest, ctx);
     if (!isCommand(first)) throw usageError(`unknown command "${first}"`);
-    return await COMMANDS[first](rest, ctx);
+    const command = await COMMANDS[first]();
+    return await command(rest, ctx);
   } catch (err) {
     return report(err, ctx);
   }

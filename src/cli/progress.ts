@@ -89,26 +89,28 @@ const FILLED = '█';
 const EMPTY = '░';
 
 /**
- * One terminal line, redrawn in place: status, bar, percent, counts, pace, time left. Never
- * wider than `columns - 1` (a line that wraps cannot be redrawn with a carriage return);
- * the bar shrinks first, and goes when fewer than 10 cells are left for it.
+ * One terminal line, redrawn in place: status, bar, percent, counts, failures, pace, time
+ * left. Never wider than `columns - 1`, since a line that wraps cannot be redrawn with a
+ * carriage return: the bar shrinks first and goes when fewer than 10 cells are left for it,
+ * then the details go from the end.
  */
 export function renderBar(s: ProgressSnapshot, columns: number): string {
-  const percent = `${s.percent.toFixed(1).padStart(5)}%`;
-  const status = s.status.padEnd(10);
-  const rest = details(s).join('  ');
   const width = columns - 1;
-  const fixed = status.length + 1 + percent.length + 2 + rest.length;
-  const barWidth = Math.min(BAR_MAX, width - fixed - 1);
-  let line: string;
+  const percent = `${s.percent.toFixed(1)}%`;
+  const parts = details(s);
+  const numbers = (keep: number) => [percent.padStart(6), ...parts.slice(0, keep)].join('  ');
+  const status = s.status.padEnd(10);
+  const barWidth = Math.min(BAR_MAX, width - status.length - numbers(parts.length).length - 2);
   if (barWidth >= BAR_MIN) {
     const filled = Math.min(barWidth, Math.floor((s.percent / 100) * barWidth));
     const bar = FILLED.repeat(filled) + EMPTY.repeat(barWidth - filled);
-    line = `${status} ${bar} ${percent}  ${rest}`;
-  } else {
-    line = `${status} ${percent}  ${rest}`;
+    return `${status} ${bar} ${numbers(parts.length)}`;
   }
-  return line.length > width ? line.slice(0, Math.max(0, width)) : line;
+  for (let keep = parts.length; keep >= 1; keep--) {
+    const line = `${s.status} ${[percent, ...parts.slice(0, keep)].join('  ')}`;
+    if (line.length <= width || keep === 1) return line.slice(0, Math.max(0, width));
+  }
+  return '';
 }
 
 /** One log line, for output that is not a terminal (CI logs, files, pipes). */

@@ -1,9 +1,9 @@
-import { HttpError } from '../api.js';
 import { type Context, println } from '../context.js';
-import { CliError, ExitCode, usageError } from '../errors.js';
+import { connect } from '../connection.js';
+import { CliError, ExitCode, HttpError, usageError } from '../errors.js';
 import { formatStatus } from '../format.js';
 import { HELP } from '../help.js';
-import { CONNECTION_OPTIONS, connect, HELP_OPTION, parse } from '../options.js';
+import { CONNECTION_OPTIONS, HELP_OPTION, parse } from '../options.js';
 
 export async function status(args: string[], ctx: Context): Promise<number> {
   const { values, positionals } = parse(

@@ -1,19 +1,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type Accepted,
-  type ApiClient,
-  HttpError,
-  type JobStatus,
-  type Rejection,
-  UnreachableError,
-} from '../api.js';
+import type { Accepted, ApiClient, JobStatus, Rejection } from '../api.js';
 import { type Context, println } from '../context.js';
-import { CliError, ExitCode, usageError } from '../errors.js';
+import { connect } from '../connection.js';
+import { CliError, ExitCode, HttpError, UnreachableError, usageError } from '../errors.js';
 import { formatRejection, formatSaving } from '../format.js';
 import { HELP, PROGRAM } from '../help.js';
-import { CONNECTION_OPTIONS, connect, HELP_OPTION, parse } from '../options.js';
+import { CONNECTION_OPTIONS, HELP_OPTION, parse } from '../options.js';
 import { formatDuration } from '../progress.js';
 import { ProgressReporter } from '../progress-reporter.js';
 
