@@ -88,23 +88,33 @@ const BAR_MAX = 40;
 const FILLED = '█';
 const EMPTY = '░';
 
+/** Room kept for a pace and a time left of ordinary width: `  12.5 img/s  ETA 1m 05s`. */
+const PACE_ROOM = '  99.9 img/s  ETA 9m 59s'.length;
+
 /**
  * One terminal line, redrawn in place: status, bar, percent, counts, failures, pace, time
- * left. Never wider than `columns - 1`, since a line that wraps cannot be redrawn with a
- * carriage return: the bar shrinks first and goes when fewer than 10 cells are left for it,
- * then the details go from the end.
+ * left. The bar's width depends only on the terminal and the job's size, so it stays put
+ * while the numbers change. Never wider than `columns - 1`, since a line that wraps cannot
+ * be redrawn with a carriage return: details go from the end when they do not fit, and the
+ * bar goes when fewer than 10 cells are left for it.
  */
 export function renderBar(s: ProgressSnapshot, columns: number): string {
   const width = columns - 1;
+  const status = s.status.padEnd(10);
   const percent = `${s.percent.toFixed(1)}%`;
   const parts = details(s);
-  const numbers = (keep: number) => [percent.padStart(6), ...parts.slice(0, keep)].join('  ');
-  const status = s.status.padEnd(10);
-  const barWidth = Math.min(BAR_MAX, width - status.length - numbers(parts.length).length - 2);
+  const widestCounts = `${s.total}/${s.total} images`.length;
+  const barWidth = Math.min(
+    BAR_MAX,
+    width - status.length - 2 - percent.padStart(6).length - 2 - widestCounts - PACE_ROOM,
+  );
   if (barWidth >= BAR_MIN) {
     const filled = Math.min(barWidth, Math.floor((s.percent / 100) * barWidth));
     const bar = FILLED.repeat(filled) + EMPTY.repeat(barWidth - filled);
-    return `${status} ${bar} ${numbers(parts.length)}`;
+    for (let keep = parts.length; keep >= 1; keep--) {
+      const line = `${status} ${bar} ${[percent.padStart(6), ...parts.slice(0, keep)].join('  ')}`;
+      if (line.length <= width) return line;
+    }
   }
   for (let keep = parts.length; keep >= 1; keep--) {
     const line = `${s.status} ${[percent, ...parts.slice(0, keep)].join('  ')}`;

@@ -84,19 +84,24 @@ t.test('durations read as seconds, minutes or hours', async (t) => {
 
 t.test('the terminal bar', async (t) => {
   t.equal(
+    renderBar(running, 120),
+    'PROCESSING ████████████████░░░░░░░░░░░░░░░░░░░░░░░░  42.0%  42/100 images  3 failed  12.5 img/s  ETA 5s',
+    'status, bar of 40, percent, counts, failures, rate, time left',
+  );
+  t.equal(
     renderBar(running, 100),
-    'PROCESSING ███████████████░░░░░░░░░░░░░░░░░░░░░  42.0%  42/100 images  3 failed  12.5 img/s  ETA 5s',
-    'status, bar, percent, counts, failures, rate, time left',
+    'PROCESSING ████████████████░░░░░░░░░░░░░░░░░░░░░░░░  42.0%  42/100 images  3 failed  12.5 img/s',
+    'details that do not fit go from the end',
   );
   t.equal(
     renderBar(running, 80),
-    'PROCESSING ██████░░░░░░░░░░  42.0%  42/100 images  3 failed  12.5 img/s  ETA 5s',
-    'the bar gives way to the numbers',
+    'PROCESSING ████████░░░░░░░░░░░░░  42.0%  42/100 images  3 failed  12.5 img/s',
+    'the bar narrows with the terminal',
   );
   t.equal(
     renderBar(running, 60),
     'PROCESSING 42.0%  42/100 images  3 failed  12.5 img/s',
-    'too narrow for a bar of 10: no bar, and the details go from the end',
+    'too narrow for a bar of 10: no bar',
   );
   t.equal(renderBar(running, 20), 'PROCESSING 42.0%  4', 'cut as a last resort');
   t.equal(
@@ -106,9 +111,24 @@ t.test('the terminal bar', async (t) => {
   );
   t.equal(
     renderBar({ ...running, percent: 0, done: 0, failed: 0, rate: null, etaSeconds: null }, 80),
-    `PROCESSING ${'░'.repeat(40)}   0.0%  0/100 images`,
+    `PROCESSING ${'░'.repeat(21)}   0.0%  0/100 images`,
     'before any pace is known, only the counts',
   );
+});
+
+t.test('the bar keeps its width while a job moves', async (t) => {
+  for (const columns of [72, 80, 100, 160]) {
+    const widths = new Set<number>();
+    for (let done = 0; done <= 1234; done += 7) {
+      const failed = Math.floor(done / 10);
+      const line = renderBar(
+        snapshot(status(done - failed, failed, 1234), done === 0 ? null : 1 + (done % 97) / 3),
+        columns,
+      );
+      widths.add(line.match(/[█░]+/)?.[0].length ?? 0);
+    }
+    t.equal(widths.size, 1, `at ${columns} columns: ${[...widths].join(', ')} cells`);
+  }
 });
 
 t.test('the bar never reaches the last column, so a carriage return redraws it', async (t) => {
