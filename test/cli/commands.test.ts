@@ -151,6 +151,10 @@ t.test('help for the program and every command, the version, usage errors', asyn
     [['submit', 'a.csv', '--wat'], "Unknown option '--wat'"],
     [['submit', 'a.csv', '--out', 'x.csv'], '--out is where --wait saves the results'],
     [['submit', path.join(os.tmpdir(), `${randomUUID()}.csv`)], 'ENOENT'],
+    [
+      ['submit', path.join(root, 'package.json'), '--wait', '--out', '/nonexistent/x.csv'],
+      'cannot save the results in /nonexistent: no such directory',
+    ],
     [['status'], 'status takes one request id'],
     [['status', randomUUID(), '--server', 'ftp://x'], '--server must be an http or https URL'],
     [['serve', 'now'], 'serve takes no arguments'],

@@ -217,6 +217,19 @@ t.test('a rejected CSV or option is listed by row and column, exit 2', async (t)
   const option = await cli(['submit', good, '--quality', '0', '--server', service.url]);
   t.equal(option.code, 2);
   t.match(option.stderr, '  --quality: must be a whole number from 1 to 100 (got "0")');
+
+  // Under MAX_ROWS (1,000 in the tests), over MAX_CSV_BYTES (256 KiB).
+  const rows = Array.from(
+    { length: 400 },
+    (_, i) => `${i + 1},Item ${i + 1} ${'x'.repeat(800)},http://127.0.0.1:9/${i}.jpg`,
+  );
+  const big = await writeCsv(dir, 'big.csv', [
+    'Serial Number,Product Name,Input Image Urls',
+    ...rows,
+  ]);
+  const tooLarge = await cli(['submit', big, '--server', service.url]);
+  t.equal(tooLarge.code, 2, 'a CSV over MAX_CSV_BYTES (413) is rejected input too');
+  t.match(tooLarge.stderr, /rejected .*big\.csv: CSV is larger than \d+ bytes \(MAX_CSV_BYTES\)/);
 });
 
 t.test('Ctrl-C while waiting leaves the job running and says how to follow it', async (t) => {

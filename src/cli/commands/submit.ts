@@ -1,10 +1,18 @@
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Accepted, ApiClient, JobStatus, Rejection } from '../api.js';
 import { type Context, println } from '../context.js';
 import { connect } from '../connection.js';
-import { CliError, ExitCode, HttpError, UnreachableError, usageError } from '../errors.js';
+import {
+  CliError,
+  ExitCode,
+  errorText,
+  HttpError,
+  UnreachableError,
+  usageError,
+} from '../errors.js';
 import { formatRejection, formatSaving } from '../format.js';
 import { HELP, PROGRAM } from '../help.js';
 import { CONNECTION_OPTIONS, HELP_OPTION, parse } from '../options.js';
@@ -57,6 +65,9 @@ export async function submit(args: string[], ctx: Context): Promise<number> {
     throw usageError('--out is where --wait saves the results: add --wait', 'submit');
   }
   await checkReadable(file);
+  const out = values.out ?? defaultResultsPath(file);
+  // Checked before the upload, so that a typo does not leave a job whose results go nowhere.
+  if (values.wait) await checkDirectory(path.dirname(out));
   const client = connect(values, ctx.env, 'submit');
   const fields: Record<string, string> = {};
   for (const [option, field] of Object.entries(FORM_FIELDS)) {
@@ -90,8 +101,7 @@ export async function submit(args: string[], ctx: Context): Promise<number> {
     );
   }
 
-  const out = values.out ?? defaultResultsPath(file);
-  await client.downloadResults(final.request_id, out);
+  await saveResults(client, final.request_id, out);
   const summary = await summarise(client, final.request_id);
   println(
     ctx.stdout,
@@ -114,13 +124,34 @@ export async function submit(args: string[], ctx: Context): Promise<number> {
 }
 
 async function checkReadable(file: string): Promise<void> {
-  let info;
   try {
-    info = await stat(file);
+    if (!(await stat(file)).isFile()) throw usageError(`${file} is not a file`, 'submit');
+    await access(file, constants.R_OK);
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw usageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`, 'submit');
   }
-  if (!info.isFile()) throw usageError(`${file} is not a file`, 'submit');
+}
+
+async function checkDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) {
+    throw usageError(`cannot save the results in ${dir}: no such directory`, 'submit');
+  }
+}
+
+async function saveResults(client: ApiClient, id: string, out: string): Promise<void> {
+  try {
+    await client.downloadResults(id, out);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof HttpError || err instanceof UnreachableError || code === undefined) {
+      throw err;
+    }
+    throw new CliError(`cannot save the results to ${out}: ${code}`, ExitCode.FAILED, [
+      `They stay in the service: ${PROGRAM} status ${id} shows where.`,
+    ]);
+  }
 }
 
 /** `products.csv` → `products.results.csv` in the same directory. */
@@ -153,7 +184,7 @@ async function upload(
       );
     }
     if (err.status === 413) {
-      throw new CliError(`the service rejected ${file}: ${String(err.message)}`, ExitCode.USAGE);
+      throw new CliError(`the service rejected ${file}: ${errorText(err.body)}`, ExitCode.USAGE);
     }
     if (err.status === 503) {
       const wait = err.retryAfter === null ? '' : ` (try again in ${err.retryAfter} s)`;
