@@ -1,22 +1,11 @@
 /**
- * `image-batch status`, `serve`, help, tokens and a missing service: the built binary in a
- * process of its own, against the real service over HTTP on 127.0.0.1.
+ * `image-batch status`, `serve`, tokens and a missing service: the built binary in a process
+ * of its own, against the real service over HTTP on 127.0.0.1.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import {
-  CLI,
-  cli,
-  ensureBuilt,
-  requestId,
-  root,
-  start,
-  tempDir,
-  writeCsv,
-} from '../helpers/cli.js';
+import { CLI, cli, ensureBuilt, requestId, start, tempDir, writeCsv } from '../helpers/cli.js';
 import { startOrigin } from '../helpers/origin.js';
 import { getJson, startService } from '../helpers/service.js';
 import { freePort } from '../helpers/service-process.js';
@@ -116,54 +105,6 @@ t.test('with API_TOKEN the token comes from --token or the environment', async (
   });
   t.equal(fromEnv.code, 0, `API_TOKEN: ${fromEnv.stderr}`);
   t.match(fromEnv.stdout, /^Status +COMPLETED$/m);
-});
-
-t.test('help for the program and every command, the version, usage errors', async (t) => {
-  for (const args of [['--help'], ['-h'], ['help']]) {
-    const run = await cli(args);
-    t.equal(run.code, 0, args.join(' '));
-    t.match(run.stdout, /^image-batch: compress product images/);
-    t.match(run.stdout, 'Exit codes:');
-  }
-  for (const command of ['serve', 'submit', 'status']) {
-    for (const args of [
-      [command, '--help'],
-      [command, '-h'],
-      ['help', command],
-    ]) {
-      const run = await cli(args);
-      t.equal(run.code, 0, args.join(' '));
-      t.match(run.stdout, new RegExp(`^Usage: image-batch ${command} `), args.join(' '));
-      t.equal(run.stderr, '');
-    }
-  }
-  const pkg = JSON.parse(await fs.readFile(path.join(root, 'package.json'), 'utf8')) as {
-    version: string;
-    bin: Record<string, string>;
-  };
-  t.equal(pkg.bin['image-batch'], 'dist/cli.js', 'the bin is the binary under test');
-  t.equal((await cli(['--version'])).stdout, `image-batch ${pkg.version}\n`);
-
-  const usage: Array<[string[], string]> = [
-    [[], 'Usage:'],
-    [['frobnicate'], 'unknown command "frobnicate"'],
-    [['submit'], 'submit takes one CSV file'],
-    [['submit', 'a.csv', '--wat'], "Unknown option '--wat'"],
-    [['submit', 'a.csv', '--out', 'x.csv'], '--out is where --wait saves the results'],
-    [['submit', path.join(os.tmpdir(), `${randomUUID()}.csv`)], 'ENOENT'],
-    [
-      ['submit', path.join(root, 'package.json'), '--wait', '--out', '/nonexistent/x.csv'],
-      'cannot save the results in /nonexistent: no such directory',
-    ],
-    [['status'], 'status takes one request id'],
-    [['status', randomUUID(), '--server', 'ftp://x'], '--server must be an http or https URL'],
-    [['serve', 'now'], 'serve takes no arguments'],
-  ];
-  for (const [args, message] of usage) {
-    const run = await cli(args);
-    t.equal(run.code, 2, `exit 2: ${args.join(' ')}`);
-    t.match(run.stderr, message);
-  }
 });
 
 t.test('serve starts the service, answers /health, and exits 0 on SIGTERM', async (t) => {
