@@ -24,6 +24,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
@@ -52,4 +53,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # As `npm start`, without npm in between, so SIGTERM reaches the service (which lets the
 # images in flight finish for up to 25 s: give `docker stop` 30).
-CMD ["node", "dist/server.js"]
+CMD ["node", "dist/main.cjs"]

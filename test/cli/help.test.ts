@@ -38,7 +38,7 @@ t.test('the version is the package version, and the bin is the binary tested', a
     version: string;
     bin: Record<string, string>;
   };
-  t.equal(pkg.bin['image-batch'], 'dist/cli.js');
+  t.equal(pkg.bin['image-batch'], 'dist/bin.cjs');
   const run = await cli(['--version']);
   t.equal(run.code, 0);
   t.equal(run.stdout, `image-batch ${pkg.version}\n`);

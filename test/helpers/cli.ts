@@ -10,7 +10,7 @@ import { sleep, type TapTest } from './service.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The package's bin, as `npm run build` leaves it. */
-export const CLI = path.join(root, 'dist/cli.js');
+export const CLI = path.join(root, 'dist/bin.cjs');
 
 async function newestMtime(dir: string): Promise<number> {
   let newest = 0;
@@ -33,7 +33,7 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** dist/cli.js is newer than every source, and no build is under way. */
+/** The built CLI is newer than every source, and no build is under way. */
 async function builtFresh(): Promise<boolean> {
   if (await exists(BUILD_LOCK)) return false;
   const built = await fs.stat(CLI).then(
@@ -85,7 +85,7 @@ function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, ...env };
 }
 
-/** Runs `node dist/cli.js ...args` to its end; stdin, stdout and stderr are not a terminal. */
+/** Runs `node dist/bin.cjs ...args` to its end; stdin, stdout and stderr are not a terminal. */
 export function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     execFile(
