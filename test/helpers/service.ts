@@ -294,7 +294,7 @@ export async function waitForStatus(
   url: string,
   id: string,
   wanted: StatusBody['status'] = 'COMPLETED',
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<StatusBody> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -85,6 +85,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
       } catch (err) {
         if (received) await jobs.discard(received.id);
+        // The rest of the body is never read. Without this the connection stays open
+        // for keep-alive with that body unread, and a shutdown waits for it (~70 s).
+        reply.header('connection', 'close');
         if (err instanceof CsvRejected) {
           if (err.statusCode === 413) return reply.code(413).send({ error: err.message });
           return reply.code(400).send({ error: err.message, details: err.details });
