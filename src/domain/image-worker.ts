@@ -175,8 +175,10 @@ export class ImageWorker {
     if (!this.running) return;
     const options = await this.jobOptions(image.requestId);
     if (options === null) return;
-    const outcome = await this.pipeline.process(image, options, this.shutdown.signal);
+    const started = performance.now();
+    const result = await this.pipeline.process(image, options, this.shutdown.signal);
     if (this.shutdown.signal.aborted) return;
+    const outcome = { ...result, processingMs: Math.round(performance.now() - started) };
     const job = await this.store.finishImage(
       image.requestId,
       image.seq,

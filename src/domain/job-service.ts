@@ -100,6 +100,7 @@ export class JobService {
                   bytesIn: null,
                   bytesOut: null,
                   error: null,
+                  processingMs: null,
                 };
                 images.set(url, image);
               }

@@ -33,7 +33,7 @@ export class ImagePipeline {
     image: ImageRecord,
     options: TransformOptions,
     cancel?: AbortSignal,
-  ): Promise<ImageOutcome> {
+  ): Promise<Omit<ImageOutcome, 'processingMs'>> {
     let bytesIn: number | null = null;
     try {
       const input = await withRetries(

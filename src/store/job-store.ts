@@ -110,6 +110,8 @@ export interface ImageRecord {
   bytesIn: number | null;
   bytesOut: number | null;
   error: string | null;
+  /** Wall time of its download, check, encode and store, in ms; null until it is finished. */
+  processingMs: number | null;
 }
 
 export interface ImageOutcome {
@@ -118,6 +120,8 @@ export interface ImageOutcome {
   bytesIn: number | null;
   bytesOut: number | null;
   error: string | null;
+  /** Wall time of the download, check, encode and store, in ms, failed or not. */
+  processingMs: number;
 }
 
 /** One page of a job listing, and how many jobs match in all. */

@@ -69,6 +69,8 @@ interface ImageDoc {
   bytes_in: number | null;
   bytes_out: number | null;
   error: string | null;
+  /** Absent on images recorded before processing times were. */
+  processing_ms?: number | null;
 }
 
 const ACTIVE: JobStatus[] = ['PENDING', 'PROCESSING'];
@@ -140,6 +142,7 @@ function toImage(doc: ImageDoc): ImageRecord {
     bytesIn: doc.bytes_in,
     bytesOut: doc.bytes_out,
     error: doc.error,
+    processingMs: doc.processing_ms ?? null,
   };
 }
 
@@ -285,6 +288,7 @@ export class MongoJobStore implements JobStore {
             bytes_in: null,
             bytes_out: null,
             error: null,
+            processing_ms: null,
           })),
           { ordered: false },
         ),
@@ -489,6 +493,7 @@ export class MongoJobStore implements JobStore {
             bytes_in: outcome.bytesIn,
             bytes_out: outcome.bytesOut,
             error: outcome.error,
+            processing_ms: outcome.processingMs,
             owner: null,
             lease_until: null,
             claim: null,

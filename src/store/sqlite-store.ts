@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS images (
   bytes_in INTEGER,
   bytes_out INTEGER,
   error TEXT,
+  processing_ms INTEGER,
   PRIMARY KEY (request_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS images_claim ON images (request_id, status, seq);
@@ -114,7 +115,16 @@ interface ImageRow {
   bytes_in: number | null;
   bytes_out: number | null;
   error: string | null;
+  processing_ms: number | null;
 }
+
+/**
+ * Columns added since the first release. `CREATE TABLE IF NOT EXISTS` leaves a table made
+ * by an earlier version as it was, so `init` adds whichever of these it lacks.
+ */
+const ADDED_COLUMNS: Array<{ table: string; column: string; type: string }> = [
+  { table: 'images', column: 'processing_ms', type: 'INTEGER' },
+];
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
@@ -204,6 +214,7 @@ function toImage(row: ImageRow): ImageRecord {
     bytesIn: row.bytes_in,
     bytesOut: row.bytes_out,
     error: row.error,
+    processingMs: row.processing_ms,
   };
 }
 
@@ -228,6 +239,14 @@ export class SqliteJobStore implements JobStore {
 
   async init(): Promise<void> {
     this.db.exec(SCHEMA);
+    for (const { table, column, type } of ADDED_COLUMNS) {
+      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{
+        name: string;
+      }>;
+      if (!columns.some((c) => c.name === column)) {
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+      }
+    }
   }
 
   async ping(): Promise<void> {
@@ -449,7 +468,7 @@ export class SqliteJobStore implements JobStore {
   ): Promise<JobRecord | null> {
     const finish = this.db.prepare(
       `UPDATE images SET status = ?, output_file = ?, bytes_in = ?, bytes_out = ?, error = ?,
-         owner = NULL, lease_until = NULL
+         processing_ms = ?, owner = NULL, lease_until = NULL
        WHERE request_id = ? AND seq = ? AND status = 'PROCESSING' AND owner = ?
        RETURNING refs`,
     );
@@ -469,6 +488,7 @@ export class SqliteJobStore implements JobStore {
         outcome.bytesIn,
         outcome.bytesOut,
         outcome.error,
+        outcome.processingMs,
         requestId,
         seq,
         owner,

@@ -79,6 +79,7 @@ function build(id: string, rows: string[][]): Seeded {
           bytesIn: null,
           bytesOut: null,
           error: null,
+          processingMs: null,
         };
         images.set(url, image);
       }
@@ -175,6 +176,7 @@ const processed = (seq: number): ImageOutcome => ({
   bytesIn: 1000 + seq,
   bytesOut: 100 + seq,
   error: null,
+  processingMs: 40 + seq,
 });
 const failed = (error: string): ImageOutcome => ({
   status: 'FAILED',
@@ -182,6 +184,7 @@ const failed = (error: string): ImageOutcome => ({
   bytesIn: null,
   bytesOut: null,
   error,
+  processingMs: 7,
 });
 
 export function runStoreContract(t: Test, name: string, makeStore: MakeStore): void {
