@@ -9,6 +9,7 @@ import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
 import requestsRoutes from './routes/requests/index.js';
 import rootRoutes from './routes/root/index.js';
+import statsRoutes from './routes/stats/index.js';
 import statusRoutes from './routes/status/index.js';
 import uploadRoutes from './routes/upload/index.js';
 import type { Services } from './services.js';
@@ -61,5 +62,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(statusRoutes);
   await app.register(requestsRoutes);
   await app.register(downloadRoutes);
+  await app.register(statsRoutes);
   return app;
 }

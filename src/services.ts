@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobService } from './domain/job-service.js';
+import { ImageTally, StatsService } from './domain/stats.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
 import { createOutboundDispatcher } from './pipeline/download.js';
 import { ImagePipeline } from './pipeline/image-pipeline.js';
@@ -15,6 +16,7 @@ export interface Services {
   config: Config;
   store: JobStore;
   jobs: JobService;
+  stats: StatsService;
   worker: ImageWorker;
   dispatcher: Dispatcher;
   /** Resumes unfinished work and starts the image pool and the webhook dispatcher. */
@@ -53,6 +55,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     },
     log,
   );
+  const stats = new StatsService(store, new ImageTally());
   let worker: ImageWorker | null = null;
   const jobs = new JobService(
     store,
@@ -80,6 +83,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     },
     log,
     (job) => jobs.finishJob(job),
+    stats.tally,
   );
   const sweeper = setInterval(() => {
     jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
@@ -91,6 +95,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     config,
     store,
     jobs,
+    stats,
     worker: running,
     dispatcher,
     async start() {

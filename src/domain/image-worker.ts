@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
+import type { ImageTally } from './stats.js';
 
 export interface WorkerSettings {
   concurrency: number;
@@ -44,6 +45,8 @@ export class ImageWorker {
     private readonly settings: WorkerSettings,
     private readonly log: Logger,
     private readonly onJobDone: (job: JobRecord) => Promise<void>,
+    /** Counts the outcomes this worker records, for the since-start statistics. */
+    private readonly tally: ImageTally,
   ) {
     this.limit = pLimit(settings.concurrency);
   }
@@ -190,6 +193,7 @@ export class ImageWorker {
       { requestId: image.requestId, seq: image.seq, status: outcome.status, error: outcome.error },
       'image finished',
     );
+    if (job) this.tally.record(outcome);
     if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
       this.options.delete(job.id);
       this.started.delete(job.id);

@@ -7,6 +7,12 @@ import type { OutputFormat } from '../config.js';
 export type JobStatus = 'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
 /** The statuses a client can see and filter on. */
 export type VisibleJobStatus = Exclude<JobStatus, 'RECEIVING'>;
+export const VISIBLE_JOB_STATUSES: readonly VisibleJobStatus[] = [
+  'PENDING',
+  'PROCESSING',
+  'COMPLETED',
+  'FAILED',
+];
 export type ImageStatus = 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
 export type WebhookStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 
@@ -124,6 +130,27 @@ export interface ImageOutcome {
   processingMs: number;
 }
 
+/**
+ * Running totals over every image outcome a store has recorded, kept as images finish so
+ * that reading them costs one lookup. An image retried counts once per run; deleting a job
+ * does not take its images back out.
+ */
+export interface ImageTotals {
+  processed: number;
+  failed: number;
+  /** Sum of `processingMs` over processed and failed images alike. */
+  processingMs: number;
+  /** Bytes downloaded and written, over processed images only. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface StoreStats {
+  images: ImageTotals;
+  /** Jobs in each visible status right now. */
+  jobs: Record<VisibleJobStatus, number>;
+}
+
 /** One page of a job listing, and how many jobs match in all. */
 export interface JobPage {
   total: number;
@@ -191,7 +218,7 @@ export interface JobStore {
   markJobProcessing(id: string, now: Date): Promise<void>;
   /**
    * Records an image's final state if `owner` still holds it, and advances the job's
-   * counters. Returns the job after the update, or null when the lease had been lost
+   * counters and the image totals. Returns the job after the update, or null when the lease had been lost
    * (another worker owns the image now, and it will do the accounting).
    */
   finishImage(
@@ -201,6 +228,9 @@ export interface JobStore {
     outcome: ImageOutcome,
     now: Date,
   ): Promise<JobRecord | null>;
+
+  /** The image totals and the jobs in each status. */
+  getStats(): Promise<StoreStats>;
 
   /** Jobs that were accepted and are not COMPLETED or FAILED. */
   listUnfinishedJobs(): Promise<JobRecord[]>;

@@ -11,11 +11,13 @@ import type {
   JobStatus,
   JobStore,
   ProductRecord,
+  StoreStats,
   TransformOptions,
   VisibleJobStatus,
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
+import { VISIBLE_JOB_STATUSES } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 /**
@@ -73,8 +75,17 @@ interface ImageDoc {
   processing_ms?: number | null;
 }
 
+/** The one document of `stats`: totals over every image outcome recorded. */
+interface ImageTotalsDoc {
+  _id: 'images';
+  processed: number;
+  failed: number;
+  processing_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+}
+
 const ACTIVE: JobStatus[] = ['PENDING', 'PROCESSING'];
-const VISIBLE: VisibleJobStatus[] = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED'];
 const DEFAULT_OPTIONS: TransformOptions = {
   quality: 50,
   format: 'jpeg',
@@ -166,6 +177,7 @@ export class MongoJobStore implements JobStore {
   private readonly requests: Collection<RequestDoc>;
   private readonly products: Collection<ProductDoc>;
   private readonly images: Collection<ImageDoc>;
+  private readonly stats: Collection<ImageTotalsDoc>;
   /**
    * FerretDB v1 applies an update by reading the document, changing it and writing it
    * back, without isolation (FerretDB issue #3040): two concurrent `$inc` on one document
@@ -185,6 +197,7 @@ export class MongoJobStore implements JobStore {
     this.requests = this.db.collection<RequestDoc>('requests');
     this.products = this.db.collection<ProductDoc>('products');
     this.images = this.db.collection<ImageDoc>('images');
+    this.stats = this.db.collection<ImageTotalsDoc>('stats');
   }
 
   async init(): Promise<void> {
@@ -356,7 +369,7 @@ export class MongoJobStore implements JobStore {
   }
 
   async listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
-    const filter: Filter<RequestDoc> = { status: status ?? { $in: VISIBLE } };
+    const filter: Filter<RequestDoc> = { status: status ?? { $in: [...VISIBLE_JOB_STATUSES] } };
     const [total, docs] = await Promise.all([
       this.requests.countDocuments(filter),
       this.requests
@@ -528,7 +541,45 @@ export class MongoJobStore implements JobStore {
         { returnDocument: 'after' },
       ),
     );
-    return job ? toJob(job) : null;
+    if (!job) return null;
+    // A hot document, but one $inc per image; kept apart from the job so that deleting
+    // jobs leaves the totals whole.
+    await this.write(() =>
+      this.stats.updateOne(
+        { _id: 'images' },
+        {
+          $inc: {
+            processed,
+            failed: 1 - processed,
+            processing_ms: outcome.processingMs,
+            bytes_in: processed ? (outcome.bytesIn ?? 0) : 0,
+            bytes_out: processed ? (outcome.bytesOut ?? 0) : 0,
+          },
+        },
+        { upsert: true },
+      ),
+    );
+    return toJob(job);
+  }
+
+  async getStats(): Promise<StoreStats> {
+    const [totals, ...counts] = await Promise.all([
+      this.stats.findOne({ _id: 'images' }),
+      ...VISIBLE_JOB_STATUSES.map((status) => this.requests.countDocuments({ status })),
+    ]);
+    const jobs = Object.fromEntries(
+      VISIBLE_JOB_STATUSES.map((status, i) => [status, counts[i] ?? 0]),
+    ) as StoreStats['jobs'];
+    return {
+      images: {
+        processed: totals?.processed ?? 0,
+        failed: totals?.failed ?? 0,
+        processingMs: totals?.processing_ms ?? 0,
+        bytesIn: totals?.bytes_in ?? 0,
+        bytesOut: totals?.bytes_out ?? 0,
+      },
+      jobs,
+    };
   }
 
   async listUnfinishedJobs(): Promise<JobRecord[]> {

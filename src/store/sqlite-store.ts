@@ -10,10 +10,12 @@ import type {
   JobStatus,
   JobStore,
   ProductRecord,
+  StoreStats,
   VisibleJobStatus,
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
+import { VISIBLE_JOB_STATUSES } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 const SCHEMA = `
@@ -71,6 +73,17 @@ CREATE TABLE IF NOT EXISTS images (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS images_claim ON images (request_id, status, seq);
 CREATE INDEX IF NOT EXISTS images_owner ON images (owner, status);
+
+-- One row: totals over every image outcome, moved in the transaction that records it.
+CREATE TABLE IF NOT EXISTS image_totals (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  processed INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  processing_ms INTEGER NOT NULL DEFAULT 0,
+  bytes_in INTEGER NOT NULL DEFAULT 0,
+  bytes_out INTEGER NOT NULL DEFAULT 0
+);
+INSERT OR IGNORE INTO image_totals (id) VALUES (1);
 `;
 
 interface JobRow {
@@ -481,6 +494,10 @@ export class SqliteJobStore implements JobStore {
          products_done = products_done + ?, updated_at = ?
        WHERE id = ? RETURNING *`,
     );
+    const total = this.db.prepare(
+      `UPDATE image_totals SET processed = processed + ?, failed = failed + ?,
+         processing_ms = processing_ms + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?`,
+    );
     return this.db.transaction(() => {
       const image = finish.get(
         outcome.status,
@@ -507,7 +524,35 @@ export class SqliteJobStore implements JobStore {
         now.getTime(),
         requestId,
       ) as JobRow;
+      total.run(
+        processed,
+        1 - processed,
+        outcome.processingMs,
+        processed ? (outcome.bytesIn ?? 0) : 0,
+        processed ? (outcome.bytesOut ?? 0) : 0,
+      );
       return toJob(job);
+    })();
+  }
+
+  async getStats(): Promise<StoreStats> {
+    return this.db.transaction(() => {
+      const images = this.db
+        .prepare(
+          `SELECT processed, failed, processing_ms AS processingMs, bytes_in AS bytesIn,
+             bytes_out AS bytesOut FROM image_totals`,
+        )
+        .get() as StoreStats['images'];
+      const counts = this.db
+        .prepare('SELECT status, COUNT(*) AS count FROM jobs GROUP BY status')
+        .all() as Array<{ status: JobStatus; count: number }>;
+      const jobs = Object.fromEntries(
+        VISIBLE_JOB_STATUSES.map((s) => [s, 0]),
+      ) as StoreStats['jobs'];
+      for (const { status, count } of counts) {
+        if (status !== 'RECEIVING') jobs[status] = count;
+      }
+      return { images, jobs };
     })();
   }
 
