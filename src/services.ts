@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
+import { JobManager } from './domain/job-manager.js';
 import { JobService } from './domain/job-service.js';
 import { ImageTally, StatsService } from './domain/stats.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
@@ -16,6 +17,7 @@ export interface Services {
   config: Config;
   store: JobStore;
   jobs: JobService;
+  manager: JobManager;
   stats: StatsService;
   worker: ImageWorker;
   dispatcher: Dispatcher;
@@ -76,6 +78,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     store,
     pipeline,
     {
+      imagesDir: config.imagesDir,
       concurrency: config.concurrency,
       perHostConcurrency: config.perHostConcurrency,
       leaseMs: config.leaseMs,
@@ -85,6 +88,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     (job) => jobs.finishJob(job),
     stats.tally,
   );
+  const manager = new JobManager(store, worker, config, log);
   const sweeper = setInterval(() => {
     jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
   }, ABANDONED_UPLOAD_MS);
@@ -95,10 +99,12 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     config,
     store,
     jobs,
+    manager,
     stats,
     worker: running,
     dispatcher,
     async start() {
+      await manager.resume();
       await jobs.resume();
       running.start();
       webhooks.start();

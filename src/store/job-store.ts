@@ -1,12 +1,16 @@
 import type { OutputFormat } from '../config.js';
 
 /**
- * RECEIVING is internal: the CSV is still being recorded and the client has no id yet.
- * Such a job is invisible through the API and is discarded if it is never accepted.
+ * RECEIVING and DELETING are internal. RECEIVING: the CSV is still being recorded and the
+ * client has no id yet; such a job is discarded if it is never accepted. DELETING: the job
+ * is being removed; none of its images is claimed, it cannot complete and its webhook is
+ * not sent, and a deletion cut short is finished at the next start. Either way the job is
+ * invisible through the API.
  */
-export type JobStatus = 'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
+export type JobStatus =
+  'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED' | 'DELETING';
 /** The statuses a client can see and filter on. */
-export type VisibleJobStatus = Exclude<JobStatus, 'RECEIVING'>;
+export type VisibleJobStatus = Exclude<JobStatus, 'RECEIVING' | 'DELETING'>;
 export const VISIBLE_JOB_STATUSES: readonly VisibleJobStatus[] = [
   'PENDING',
   'PROCESSING',
@@ -191,12 +195,20 @@ export interface JobStore {
   acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void>;
   /** Removes a job and everything recorded for it. */
   deleteJob(id: string): Promise<void>;
+  /**
+   * Moves the job to DELETING if it is in one of `from`, in one conditional update, so a
+   * job that moved on meanwhile (completed, re-opened) is not taken by surprise. True when
+   * it was moved.
+   */
+  markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean>;
+  /** Ids of jobs whose deletion began and has not finished. */
+  listDeletingJobs(): Promise<string[]>;
   /** Ids of RECEIVING jobs untouched since `before`: uploads that died half-way. */
   listAbandonedJobs(before: Date): Promise<string[]>;
 
   getJob(id: string): Promise<JobRecord | null>;
   /**
-   * Accepted jobs (never RECEIVING), only those in `status` unless it is null, newest first
+   * Accepted jobs (never RECEIVING or DELETING), only those in `status` unless it is null, newest first
    * (by creation time, then by id descending so that paging is stable), skipping `offset`
    * and returning at most `limit` (at least 1); `total` counts every match.
    */

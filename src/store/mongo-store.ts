@@ -356,6 +356,23 @@ export class MongoJobStore implements JobStore {
     await this.write(() => this.requests.deleteOne({ _id: id }));
   }
 
+  async markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean> {
+    const result = await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: { $in: [...from] } },
+        { $set: { status: 'DELETING', updated_at: now } },
+      ),
+    );
+    return result.modifiedCount === 1;
+  }
+
+  async listDeletingJobs(): Promise<string[]> {
+    const docs = await this.requests
+      .find({ status: 'DELETING' }, { projection: { _id: 1 } })
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
   async listAbandonedJobs(before: Date): Promise<string[]> {
     const docs = await this.requests
       .find({ status: 'RECEIVING', updated_at: { $lt: before } }, { projection: { _id: 1 } })

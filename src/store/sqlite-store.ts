@@ -357,6 +357,23 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
+  async markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean> {
+    const result = this.db
+      .prepare(
+        `UPDATE jobs SET status = 'DELETING', updated_at = ?
+         WHERE id = ? AND status IN (SELECT value FROM json_each(?))`,
+      )
+      .run(now.getTime(), id, JSON.stringify(from));
+    return result.changes === 1;
+  }
+
+  async listDeletingJobs(): Promise<string[]> {
+    const rows = this.db.prepare(`SELECT id FROM jobs WHERE status = 'DELETING'`).all() as Array<{
+      id: string;
+    }>;
+    return rows.map((r) => r.id);
+  }
+
   async listAbandonedJobs(before: Date): Promise<string[]> {
     const rows = this.db
       .prepare(`SELECT id FROM jobs WHERE status = 'RECEIVING' AND updated_at < ?`)
@@ -370,7 +387,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
-    const where = status === null ? `status != 'RECEIVING'` : 'status = ?';
+    const where = status === null ? `status NOT IN ('RECEIVING', 'DELETING')` : 'status = ?';
     const match = status === null ? [] : [status];
     // One read transaction, so the total and the page describe the same moment.
     return this.db.transaction(() => {
@@ -550,7 +567,7 @@ export class SqliteJobStore implements JobStore {
         VISIBLE_JOB_STATUSES.map((s) => [s, 0]),
       ) as StoreStats['jobs'];
       for (const { status, count } of counts) {
-        if (status !== 'RECEIVING') jobs[status] = count;
+        if (status in jobs) jobs[status as VisibleJobStatus] = count;
       }
       return { images, jobs };
     })();

@@ -341,6 +341,69 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       await t.resolves(store.deleteJob('no-such-job'), 'deleting an unknown id is harmless');
     });
 
+    t.test('markJobDeleting', async (t) => {
+      t.test('moves a job in one of the given statuses only', async (t) => {
+        const store = await open(t);
+        await seed(store, 'pending', distinct('pending', 1));
+        await seed(store, 'completed', distinct('completed', 1), { createdAt: at(1) });
+        await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+        await store.completeJob('completed', at(2));
+
+        const finished = ['COMPLETED', 'FAILED'] as const;
+        t.equal(await store.markJobDeleting('pending', finished, at(5)), false, 'not PENDING');
+        t.equal((await mustGetJob(store, 'pending')).status, 'PENDING', 'left as it was');
+        t.equal(await store.markJobDeleting('receiving', finished, at(5)), false);
+        t.equal(await store.markJobDeleting('no-such-job', finished, at(5)), false);
+        t.equal(await store.markJobDeleting('completed', finished, at(5)), true);
+        t.match(await store.getJob('completed'), { status: 'DELETING', updatedAt: at(5) });
+        t.equal(await store.markJobDeleting('completed', finished, at(6)), false, 'once');
+        t.equal(await store.markJobDeleting('pending', ['PENDING'], at(7)), true);
+        t.strictSame((await store.listDeletingJobs()).sort(), ['completed', 'pending']);
+
+        await store.deleteJob('completed');
+        t.strictSame(await store.listDeletingJobs(), ['pending'], 'deleted is no longer listed');
+      });
+
+      t.test('a DELETING job is out of every listing, claim and completion', async (t) => {
+        const store = await open(t);
+        await seed(store, 'doomed', distinct('doomed', 3), { webhookUrl: 'https://hooks.test/x' });
+        await seed(store, 'hooked', distinct('hooked', 1), {
+          createdAt: at(1),
+          webhookUrl: 'https://hooks.test/y',
+        });
+        await seed(store, 'kept', distinct('kept', 1), { createdAt: at(2) });
+        const [first] = await store.claimImages('w1', at(3), at(30), 1);
+        t.equal(first?.requestId, 'doomed', 'fixture: one image of the job in flight');
+        await store.completeJob('hooked', at(4));
+
+        t.ok(await store.markJobDeleting('doomed', ['PENDING', 'PROCESSING'], at(5)));
+        t.ok(await store.markJobDeleting('hooked', ['COMPLETED'], at(5)));
+        t.strictSame(keysOf(await store.claimImages('w1', at(6), at(36), 10)), ['kept#1']);
+        t.strictSame(
+          (await store.listJobs(null, 0, 10)).jobs.map((j) => j.id),
+          ['kept'],
+          'not listed',
+        );
+        t.strictSame(
+          (await store.listUnfinishedJobs()).map((j) => j.id),
+          ['kept'],
+          'not resumed as unfinished',
+        );
+        t.equal(await store.completeJob('doomed', at(7)), false, 'cannot complete');
+        t.equal(await store.claimDueWebhook('d1', at(8), at(38)), null, 'webhook not sent');
+        t.strictSame(
+          (await store.getStats()).jobs,
+          { PENDING: 1, PROCESSING: 0, COMPLETED: 0, FAILED: 0 },
+          'not counted',
+        );
+
+        // The image already in flight can still be recorded; the answer says DELETING, so
+        // the worker knows to drop it.
+        const after = await store.finishImage('doomed', 1, 'w1', processed(1), at(9));
+        t.equal(after?.status, 'DELETING');
+      });
+    });
+
     t.test('listProducts orders by row and pages with offset and limit', async (t) => {
       const store = await open(t);
       const seeded = build('job-a', distinct('job-a', 5));

@@ -1,0 +1,86 @@
+import type { Logger } from 'pino';
+import {
+  type JobStatus,
+  type JobStore,
+  VISIBLE_JOB_STATUSES,
+  type VisibleJobStatus,
+} from '../store/job-store.js';
+import type { ImageWorker } from './image-worker.js';
+import { type OutputDirs, removeJobFiles } from './job-files.js';
+
+/** The job is in a status the operation does not apply to (HTTP 409). */
+export class JobConflict extends Error {
+  constructor(
+    readonly status: VisibleJobStatus,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JobConflict';
+  }
+}
+
+const FINISHED: readonly JobStatus[] = ['COMPLETED', 'FAILED'];
+
+/**
+ * What a client does to a job after uploading it: delete it (with its files), cancelling
+ * it first if it is still running.
+ */
+export class JobManager {
+  constructor(
+    private readonly store: JobStore,
+    private readonly worker: Pick<ImageWorker, 'cancelJob'>,
+    private readonly dirs: OutputDirs,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Deletes a job's records and files. A PENDING or PROCESSING job is only deleted with
+   * `force`, and is cancelled first. False when there is no such job.
+   *
+   * The job becomes DELETING before anything is removed: from then on no worker claims its
+   * images, it cannot complete, and its webhook is never sent. The images this process has
+   * in flight for it are abandoned and waited for, so that no file of it is written after
+   * its files are removed (a worker elsewhere removes what it writes for a DELETING or
+   * vanished job itself). The records go last, so a deletion cut short is still found, and
+   * finished, at the next start.
+   */
+  async delete(id: string, force: boolean): Promise<boolean> {
+    const from = force ? VISIBLE_JOB_STATUSES : FINISHED;
+    for (;;) {
+      const job = await this.store.getJob(id);
+      if (job === null || job.status === 'RECEIVING') return false;
+      // Already being deleted: finishing that deletion is what was asked.
+      if (job.status === 'DELETING') break;
+      if (!from.includes(job.status)) {
+        throw new JobConflict(
+          job.status,
+          `The job is ${job.status}: delete it once it has finished, or with ?force=true to cancel it`,
+        );
+      }
+      // Not moved: the job changed status since it was read, so it is read again.
+      if (await this.store.markJobDeleting(id, from, new Date())) {
+        if (!FINISHED.includes(job.status)) {
+          this.log.info({ requestId: id, status: job.status }, 'cancelling job');
+        }
+        break;
+      }
+    }
+    await this.remove(id);
+    this.log.info({ requestId: id }, 'job deleted');
+    return true;
+  }
+
+  /** Finishes the deletions a stop cut short; run at start, before the worker. */
+  async resume(): Promise<void> {
+    for (const id of await this.store.listDeletingJobs()) {
+      await this.remove(id);
+      this.log.info({ requestId: id }, 'finished deleting job');
+    }
+  }
+
+  private async remove(id: string): Promise<void> {
+    await this.worker.cancelJob(id);
+    await removeJobFiles(this.dirs, id);
+    await this.store.deleteJob(id);
+  }
+}
