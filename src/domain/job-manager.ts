@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import {
+  type JobRecord,
   type JobStatus,
   type JobStore,
   VISIBLE_JOB_STATUSES,
@@ -23,12 +24,12 @@ const FINISHED: readonly JobStatus[] = ['COMPLETED', 'FAILED'];
 
 /**
  * What a client does to a job after uploading it: delete it (with its files), cancelling
- * it first if it is still running.
+ * it first if it is still running, and retry its failed images.
  */
 export class JobManager {
   constructor(
     private readonly store: JobStore,
-    private readonly worker: Pick<ImageWorker, 'cancelJob'>,
+    private readonly worker: Pick<ImageWorker, 'cancelJob' | 'wake'>,
     private readonly dirs: OutputDirs,
     private readonly log: Logger,
   ) {}
@@ -68,6 +69,35 @@ export class JobManager {
     await this.remove(id);
     this.log.info({ requestId: id }, 'job deleted');
     return true;
+  }
+
+  /**
+   * Queues a COMPLETED job's failed images again. The job is PROCESSING until they are
+   * done, then completes the usual way (results CSV rewritten, a new webhook delivery).
+   * Null when there is no such job.
+   */
+  async retryFailed(id: string): Promise<JobRecord | null> {
+    const job = await this.store.getJob(id);
+    if (job === null || job.status === 'RECEIVING' || job.status === 'DELETING') return null;
+    if (job.status !== 'COMPLETED') {
+      throw new JobConflict(
+        job.status,
+        `The job is ${job.status}: only a COMPLETED job's failed images can be retried`,
+      );
+    }
+    if (job.imagesFailed === 0) {
+      throw new JobConflict(job.status, 'The job has no failed images to retry');
+    }
+    const reopened = await this.store.retryFailedImages(id, new Date());
+    if (reopened === null) {
+      // Another retry or a delete took it between the read and the update.
+      const now = await this.store.getJob(id);
+      if (now === null || now.status === 'RECEIVING' || now.status === 'DELETING') return null;
+      throw new JobConflict(now.status, `The job is ${now.status}: it changed meanwhile`);
+    }
+    this.log.info({ requestId: id, images: job.imagesFailed }, 'retrying failed images');
+    this.worker.wake();
+    return reopened;
   }
 
   /** Finishes the deletions a stop cut short; run at start, before the worker. */

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { JobRecord, JobStore } from '../store/job-store.js';
-import { afterAttempt, type RetryPolicy, sendWebhook, webhookPayload } from './webhook.js';
+import {
+  afterAttempt,
+  type RetryPolicy,
+  sendWebhook,
+  webhookId,
+  webhookPayload,
+} from './webhook.js';
 import { Alarm } from './alarm.js';
 
 export interface WebhookDispatcherSettings {
@@ -134,7 +140,7 @@ export class WebhookDispatcher {
     const attempt = await sendWebhook(
       {
         url: webhook.url,
-        requestId: job.id,
+        id: webhookId(job.id, webhook),
         attempt: webhook.attempts + 1,
         body: JSON.stringify(webhookPayload(job)),
         secret: this.settings.secret,

@@ -57,6 +57,11 @@ export interface WebhookState {
   /** The dispatcher making an attempt right now, and until when that claim holds. */
   owner: string | null;
   leaseUntil: Date | null;
+  /**
+   * Which completion of the job this delivery announces: 1 for the first, one more each time
+   * retry-failed re-opens the job, which starts a new delivery with fresh attempts.
+   */
+  round: number;
 }
 
 /** What an attempt changes in a webhook's state; the claim itself is always released. */
@@ -248,6 +253,15 @@ export interface JobStore {
   listUnfinishedJobs(): Promise<JobRecord[]>;
   /** Recomputes a job's counters from its images and products (after a crash). */
   recountJob(id: string, now: Date): Promise<JobRecord | null>;
+  /**
+   * Re-opens a COMPLETED job that has FAILED images: they become PENDING again (their
+   * outcome cleared), their products unfinished, the job PROCESSING with no completion
+   * time, and its webhook (if any) a new delivery of the next round, not due until the job
+   * completes again. The job is moved first, by a conditional update that one caller wins,
+   * and the images last, so no image is claimed before the counters expect it. Returns the
+   * job after the update, or null when it is not COMPLETED or has no FAILED image.
+   */
+  retryFailedImages(id: string, now: Date): Promise<JobRecord | null>;
   /**
    * Marks the job COMPLETED if it is not already, and makes its webhook (if any) due at
    * `now` in the same update, so a crash cannot leave a completed job unannounced. True

@@ -25,7 +25,7 @@ import { claimRoundRobin } from './round-robin.js';
  * with retries are optional because jobs recorded before them lack them.
  */
 type WebhookDoc = Pick<WebhookState, 'url' | 'status' | 'attempts' | 'lastError'> &
-  Partial<Pick<WebhookState, 'nextAttemptAt' | 'log' | 'owner' | 'leaseUntil'>>;
+  Partial<Pick<WebhookState, 'nextAttemptAt' | 'log' | 'owner' | 'leaseUntil' | 'round'>>;
 
 interface RequestDoc {
   _id: string;
@@ -103,6 +103,7 @@ function toWebhook(doc: WebhookDoc): WebhookState {
     log: doc.log ?? [],
     owner: doc.owner ?? null,
     leaseUntil: doc.leaseUntil ?? null,
+    round: doc.round ?? 1,
   };
 }
 
@@ -338,6 +339,7 @@ export class MongoJobStore implements JobStore {
                   log: [],
                   owner: null,
                   leaseUntil: null,
+                  round: 1,
                 }
               : null,
             products_total: accepted.productsTotal,
@@ -656,6 +658,79 @@ export class MongoJobStore implements JobStore {
       ),
     );
     return job ? toJob(job) : null;
+  }
+
+  async retryFailedImages(id: string, now: Date): Promise<JobRecord | null> {
+    const job = await this.requests.findOne({ _id: id, status: 'COMPLETED' });
+    if (!job) return null;
+    const failed = await this.images
+      .find({ request_id: id, status: 'FAILED' }, { projection: { refs: 1 } })
+      .toArray();
+    if (failed.length === 0) return null;
+    const uses = new Map<number, number>();
+    for (const image of failed) {
+      for (const ref of image.refs) uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+    }
+    const webhook: WebhookDoc | null = job.webhook && {
+      url: job.webhook.url,
+      status: 'PENDING',
+      attempts: 0,
+      lastError: null,
+      nextAttemptAt: null,
+      log: [],
+      owner: null,
+      leaseUntil: null,
+      round: (job.webhook.round ?? 1) + 1,
+    };
+    // Every product of a COMPLETED job is finished, so each one using a failed image is
+    // re-opened.
+    const reopened = await this.write(() =>
+      this.requests.findOneAndUpdate(
+        { _id: id, status: 'COMPLETED' },
+        {
+          $set: {
+            status: 'PROCESSING',
+            completed_at: null,
+            updated_at: now,
+            images_failed: 0,
+            webhook,
+          },
+          $inc: { products_done: -uses.size },
+        },
+        { returnDocument: 'after' },
+      ),
+    );
+    if (!reopened) return null;
+    await this.write(() =>
+      this.products.bulkWrite(
+        [...uses].map(([row, count]) => ({
+          updateOne: {
+            filter: { request_id: id, row },
+            update: { $inc: { images_pending: count } },
+          },
+        })),
+        { ordered: false },
+      ),
+    );
+    await this.write(() =>
+      this.images.updateMany(
+        { request_id: id, status: 'FAILED' },
+        {
+          $set: {
+            status: 'PENDING',
+            owner: null,
+            lease_until: null,
+            claim: null,
+            output_file: null,
+            bytes_in: null,
+            bytes_out: null,
+            error: null,
+            processing_ms: null,
+          },
+        },
+      ),
+    );
+    return toJob(reopened);
   }
 
   async completeJob(id: string, now: Date): Promise<boolean> {

@@ -5,6 +5,7 @@ import type {
   AcceptedJob,
   ImageOutcome,
   ImageRecord,
+  ImageRef,
   JobPage,
   JobRecord,
   JobStatus,
@@ -161,6 +162,7 @@ interface WebhookJson {
   }>;
   owner?: string | null;
   leaseUntil?: number | null;
+  round?: number;
 }
 
 function toWebhook(json: string): WebhookState {
@@ -174,6 +176,7 @@ function toWebhook(json: string): WebhookState {
     log: (stored.log ?? []).map((entry) => ({ ...entry, at: new Date(entry.at) })),
     owner: stored.owner ?? null,
     leaseUntil: date(stored.leaseUntil ?? null),
+    round: stored.round ?? 1,
   };
 }
 
@@ -329,6 +332,7 @@ export class SqliteJobStore implements JobStore {
           log: [],
           owner: null,
           leaseUntil: null,
+          round: 1,
         }
       : null;
     this.db
@@ -615,6 +619,55 @@ export class SqliteJobStore implements JobStore {
         )
         .get(processed, failed, productsDone, now.getTime(), id) as JobRow | undefined;
       return row ? toJob(row) : null;
+    })();
+  }
+
+  async retryFailedImages(id: string, now: Date): Promise<JobRecord | null> {
+    return this.db.transaction(() => {
+      const completed = this.db
+        .prepare(`SELECT id FROM jobs WHERE id = ? AND status = 'COMPLETED'`)
+        .get(id);
+      if (!completed) return null;
+      const failed = this.db
+        .prepare(`SELECT refs FROM images WHERE request_id = ? AND status = 'FAILED'`)
+        .all(id) as Array<{ refs: string }>;
+      if (failed.length === 0) return null;
+      const uses = new Map<number, number>();
+      for (const image of failed) {
+        for (const ref of JSON.parse(image.refs) as ImageRef[]) {
+          uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+        }
+      }
+      const reopen = this.db.prepare(
+        `UPDATE products SET images_pending = images_pending + ?
+         WHERE request_id = ? AND row = ? RETURNING images_pending`,
+      );
+      let productsReopened = 0;
+      for (const [row, count] of uses) {
+        const product = reopen.get(count, id, row) as { images_pending: number } | undefined;
+        if (product?.images_pending === count) productsReopened++;
+      }
+      this.db
+        .prepare(
+          `UPDATE images SET status = 'PENDING', owner = NULL, lease_until = NULL,
+             output_file = NULL, bytes_in = NULL, bytes_out = NULL, error = NULL,
+             processing_ms = NULL
+           WHERE request_id = ? AND status = 'FAILED'`,
+        )
+        .run(id);
+      // json_set on a NULL webhook is NULL, so a job without one keeps none.
+      const row = this.db
+        .prepare(
+          `UPDATE jobs SET status = 'PROCESSING', completed_at = NULL, updated_at = ?,
+             images_failed = 0, products_done = products_done - ?,
+             webhook = json_set(webhook, '$.status', 'PENDING', '$.attempts', 0,
+               '$.lastError', NULL, '$.nextAttemptAt', NULL, '$.log', json('[]'),
+               '$.owner', NULL, '$.leaseUntil', NULL,
+               '$.round', coalesce(json_extract(webhook, '$.round'), 1) + 1)
+           WHERE id = ? RETURNING *`,
+        )
+        .get(now.getTime(), productsReopened, id) as JobRow;
+      return toJob(row);
     })();
   }
 

@@ -258,6 +258,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           log: [],
           owner: null,
           leaseUntil: null,
+          round: 1,
         },
         productsTotal: 1,
         productsDone: 0,
@@ -805,6 +806,164 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       }
     });
 
+    t.test('retryFailedImages', async (t) => {
+      const u = (n: number) => `https://img.test/${n}.jpg`;
+      /**
+       * A completed job whose rows use [1, 2], [2], [3] and [4]: images 2 and 4 failed, so
+       * rows 1, 2 and 4 have a failure and row 3 has none.
+       */
+      async function completedWithFailures(
+        store: JobStore,
+        id: string,
+        webhookUrl: string | null,
+      ): Promise<void> {
+        await seed(store, id, [[u(1), u(2)], [u(2)], [u(3)], [u(4)]], { webhookUrl });
+        await store.claimImages('w1', at(1), at(31), 10);
+        await store.finishImage(id, 1, 'w1', processed(1), at(2));
+        await store.finishImage(id, 2, 'w1', failed('HTTP 503'), at(2));
+        await store.finishImage(id, 3, 'w1', processed(3), at(2));
+        await store.finishImage(id, 4, 'w1', failed('timeout'), at(2));
+        if (!(await store.completeJob(id, at(3)))) throw new Error('fixture: not completed');
+      }
+
+      t.test('only re-opens a COMPLETED job that has FAILED images', async (t) => {
+        const store = await open(t);
+        await seed(store, 'pending', distinct('pending', 1));
+        await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+        await seed(store, 'all-good', distinct('all-good', 1));
+        await store.claimImages('w1', at(1), at(31), 10);
+        await store.finishImage('all-good', 1, 'w1', processed(1), at(2));
+        await store.completeJob('all-good', at(3));
+        await completedWithFailures(store, 'deleting', null);
+        await store.markJobDeleting('deleting', ['COMPLETED'], at(4));
+        const before = await Promise.all(
+          ['pending', 'receiving', 'all-good', 'deleting'].map((id) => store.getJob(id)),
+        );
+
+        for (const id of ['pending', 'receiving', 'all-good', 'deleting', 'no-such-job']) {
+          t.equal(await store.retryFailedImages(id, at(10)), null, `${id}: null`);
+        }
+        t.strictSame(
+          await Promise.all(
+            ['pending', 'receiving', 'all-good', 'deleting'].map((id) => store.getJob(id)),
+          ),
+          before,
+          'nothing changed',
+        );
+      });
+
+      t.test('re-opens the failed images, their products and the job', async (t) => {
+        const store = await open(t);
+        const hook = 'https://hooks.test/done';
+        await completedWithFailures(store, 'job-a', hook);
+        const delivered = await store.claimDueWebhook('d1', at(3), at(33));
+        t.ok(delivered, 'fixture: the first round is announced');
+        await store.recordWebhookAttempt(
+          'job-a',
+          'd1',
+          {
+            status: 'DELIVERED',
+            attempts: 1,
+            lastError: null,
+            nextAttemptAt: null,
+            log: [{ attempt: 1, at: at(4), httpStatus: 200, error: null, durationMs: 5 }],
+          },
+          at(4),
+        );
+        const imagesBefore = await store.listImages('job-a');
+
+        const reopened = await store.retryFailedImages('job-a', at(10));
+        t.strictSame(reopened, await store.getJob('job-a'), 'returns the job as stored');
+        t.match(reopened, {
+          status: 'PROCESSING',
+          completedAt: null,
+          updatedAt: at(10),
+        });
+        t.strictSame(counters(reopened), {
+          productsTotal: 4,
+          productsDone: 1,
+          imagesTotal: 4,
+          imagesProcessed: 2,
+          imagesFailed: 0,
+        });
+        t.strictSame(
+          reopened?.webhook,
+          {
+            url: hook,
+            status: 'PENDING',
+            attempts: 0,
+            lastError: null,
+            nextAttemptAt: null,
+            log: [],
+            owner: null,
+            leaseUntil: null,
+            round: 2,
+          },
+          'a new delivery, not due yet',
+        );
+        t.equal(await store.claimDueWebhook('d1', at(11), at(41)), null, 'nothing to send yet');
+
+        const cleared = (seq: number) => ({
+          ...imagesBefore[seq - 1],
+          status: 'PENDING',
+          owner: null,
+          leaseUntil: null,
+          outputFile: null,
+          bytesIn: null,
+          bytesOut: null,
+          error: null,
+          processingMs: null,
+        });
+        t.strictSame(await store.listImages('job-a'), [
+          imagesBefore[0],
+          cleared(2),
+          imagesBefore[2],
+          cleared(4),
+        ]);
+        t.strictSame(
+          (await store.listProducts('job-a', 0, 10)).map((p) => p.imagesPending),
+          [1, 1, 0, 1],
+        );
+        t.equal(await store.retryFailedImages('job-a', at(12)), null, 'once');
+
+        t.strictSame(keysOf(await store.claimImages('w2', at(13), at(43), 10)), [
+          'job-a#2',
+          'job-a#4',
+        ]);
+        await store.finishImage('job-a', 2, 'w2', processed(2), at(14));
+        const last = await store.finishImage('job-a', 4, 'w2', processed(4), at(15));
+        t.strictSame(counters(last), {
+          productsTotal: 4,
+          productsDone: 4,
+          imagesTotal: 4,
+          imagesProcessed: 4,
+          imagesFailed: 0,
+        });
+        t.equal(await store.completeJob('job-a', at(16)), true, 'completes again');
+        const announced = await store.claimDueWebhook('d1', at(16), at(46));
+        t.match(announced?.webhook, { status: 'PENDING', attempts: 0, round: 2 });
+        t.match((await store.getStats()).images, { processed: 4, failed: 2 }, 'six outcomes');
+      });
+
+      t.test('one caller wins; a job without a webhook keeps none', async (t) => {
+        const store = await open(t);
+        await completedWithFailures(store, 'job-a', null);
+        const results = await Promise.all(
+          Array.from({ length: 4 }, (_, i) => store.retryFailedImages('job-a', at(10 + i))),
+        );
+        t.equal(results.filter((r) => r !== null).length, 1, 'one caller re-opens it');
+        t.match(
+          results.find((r) => r !== null),
+          { status: 'PROCESSING', webhook: null },
+        );
+        t.strictSame(
+          (await store.listProducts('job-a', 0, 10)).map((p) => p.imagesPending),
+          [1, 1, 0, 1],
+          're-opened once',
+        );
+      });
+    });
+
     t.test('webhooks', async (t) => {
       const hook = 'https://hooks.test/done';
       /** A job with a webhook, completed (and so due) at `dueAt` unless null. */
@@ -840,6 +999,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           log: [],
           owner: null,
           leaseUntil: null,
+          round: 1,
         });
         t.equal((await mustGetJob(store, 'plain')).webhook, null, 'no webhook, none made');
       });
@@ -923,7 +1083,13 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           };
           t.equal(await store.recordWebhookAttempt('job-a', 'd1', retry, at(11)), true);
           const job = await mustGetJob(store, 'job-a');
-          t.strictSame(job.webhook, { url: hook, ...retry, owner: null, leaseUntil: null });
+          t.strictSame(job.webhook, {
+            url: hook,
+            ...retry,
+            owner: null,
+            leaseUntil: null,
+            round: 1,
+          });
           t.strictSame(job.updatedAt, at(11));
           t.equal(
             await store.recordWebhookAttempt('job-a', 'd1', retry, at(12)),
@@ -963,7 +1129,13 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
             t.equal(await store.recordWebhookAttempt(job.id, 'd1', outcome, at(13)), true);
           }
           for (const [id, outcome] of Object.entries(outcomes)) {
-            const expected: WebhookState = { url: hook, ...outcome, owner: null, leaseUntil: null };
+            const expected: WebhookState = {
+              url: hook,
+              ...outcome,
+              owner: null,
+              leaseUntil: null,
+              round: 1,
+            };
             t.strictSame((await mustGetJob(store, id)).webhook, expected, `${id} as recorded`);
           }
           t.equal(await store.claimDueWebhook('d1', at(1e6), at(1e6 + 30)), null, 'never due');

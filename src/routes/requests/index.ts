@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { JobConflict } from '../../domain/job-manager.js';
 import { ErrorResponse, RequestIdParams } from '../../schemas/common.js';
-import { RequestsQuery, RequestsResponse } from '../../schemas/jobs.js';
+import { JobStatusResponse, RequestsQuery, RequestsResponse } from '../../schemas/jobs.js';
 import { DeleteRequestQuery, JobConflictResponse, RequestDeleted } from '../../schemas/manage.js';
 import { statusView } from '../status/view.js';
 
@@ -52,6 +52,30 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         );
         if (!deleted) return reply.code(404).send(NOT_FOUND);
         return reply.code(204).send(null);
+      } catch (err) {
+        return conflict(reply, err);
+      }
+    },
+  );
+
+  app.post(
+    '/requests/:request_id/retry-failed',
+    {
+      schema: {
+        params: RequestIdParams,
+        response: {
+          202: JobStatusResponse,
+          400: ErrorResponse,
+          404: ErrorResponse,
+          409: JobConflictResponse,
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const job = await app.services.manager.retryFailed(request.params.request_id);
+        if (!job) return reply.code(404).send(NOT_FOUND);
+        return reply.code(202).send(statusView(job));
       } catch (err) {
         return conflict(reply, err);
       }
