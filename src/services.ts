@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobManager } from './domain/job-manager.js';
 import { JobService } from './domain/job-service.js';
+import { RetentionSweeper } from './domain/retention.js';
 import { ImageTally, StatsService } from './domain/stats.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
 import { createOutboundDispatcher } from './pipeline/download.js';
@@ -31,6 +32,7 @@ export interface Services {
 }
 
 const ABANDONED_UPLOAD_MS = 10 * 60_000;
+const RETENTION_SWEEP_MS = 60 * 60_000;
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
   const store = createStore(config);
@@ -89,6 +91,14 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     stats.tally,
   );
   const manager = new JobManager(store, worker, config, log);
+  const retention =
+    config.retentionDays === null
+      ? null
+      : new RetentionSweeper(
+          manager,
+          { retentionDays: config.retentionDays, everyMs: RETENTION_SWEEP_MS },
+          log,
+        );
   const sweeper = setInterval(() => {
     jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
   }, ABANDONED_UPLOAD_MS);
@@ -108,9 +118,11 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
       await jobs.resume();
       running.start();
       webhooks.start();
+      retention?.start();
     },
     async stop(deadlineMs) {
       clearInterval(sweeper);
+      await retention?.stop();
       const [drained, delivered] = await Promise.all([
         running.stop(deadlineMs),
         webhooks.stop(deadlineMs),

@@ -21,10 +21,13 @@ export class JobConflict extends Error {
 }
 
 const FINISHED: readonly JobStatus[] = ['COMPLETED', 'FAILED'];
+/** Expired jobs listed at a time by a sweep. */
+const SWEEP_BATCH = 100;
 
 /**
- * What a client does to a job after uploading it: delete it (with its files), cancelling
- * it first if it is still running, and retry its failed images.
+ * What happens to a job after it was uploaded: a client deletes it (with its files),
+ * cancelling it first if it is still running, or retries its failed images; the retention
+ * sweep deletes it once it is old.
  */
 export class JobManager {
   constructor(
@@ -98,6 +101,27 @@ export class JobManager {
     this.log.info({ requestId: id, images: job.imagesFailed }, 'retrying failed images');
     this.worker.wake();
     return reopened;
+  }
+
+  /**
+   * Deletes the finished jobs that completed before `before`, through the same path as a
+   * client's delete, until there are none left or `stop` is aborted. Returns how many.
+   */
+  async sweepExpired(before: Date, stop?: AbortSignal): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const ids = await this.store.listExpiredJobs(before, SWEEP_BATCH);
+      for (const id of ids) {
+        if (stop?.aborted) return deleted;
+        try {
+          if (await this.delete(id, false)) deleted++;
+        } catch (err) {
+          // Re-opened by a retry since it was listed: it is no longer finished, so it stays.
+          if (!(err instanceof JobConflict)) throw err;
+        }
+      }
+      if (ids.length < SWEEP_BATCH) return deleted;
+    }
   }
 
   /** Finishes the deletions a stop cut short; run at start, before the worker. */

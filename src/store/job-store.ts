@@ -208,6 +208,11 @@ export interface JobStore {
   markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean>;
   /** Ids of jobs whose deletion began and has not finished. */
   listDeletingJobs(): Promise<string[]>;
+  /**
+   * Ids of finished jobs (COMPLETED or FAILED) that completed before `before`, the
+   * earliest first, at most `limit`.
+   */
+  listExpiredJobs(before: Date, limit: number): Promise<string[]>;
   /** Ids of RECEIVING jobs untouched since `before`: uploads that died half-way. */
   listAbandonedJobs(before: Date): Promise<string[]>;
 

@@ -213,6 +213,8 @@ export class MongoJobStore implements JobStore {
       ['requests', { key: { 'webhook.nextAttemptAt': 1 }, name: 'webhook_due' }],
       // Newest-first listing: one status is a range of it, all of them a merge of four.
       ['requests', { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created_listing' }],
+      // Finished jobs by completion time, for the retention sweep.
+      ['requests', { key: { status: 1, completed_at: 1 }, name: 'status_completed' }],
       ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
       ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
       ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
@@ -371,6 +373,18 @@ export class MongoJobStore implements JobStore {
   async listDeletingJobs(): Promise<string[]> {
     const docs = await this.requests
       .find({ status: 'DELETING' }, { projection: { _id: 1 } })
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
+  async listExpiredJobs(before: Date, limit: number): Promise<string[]> {
+    const docs = await this.requests
+      .find(
+        { status: { $in: ['COMPLETED', 'FAILED'] }, completed_at: { $lt: before } },
+        { projection: { _id: 1 } },
+      )
+      .sort({ completed_at: 1, _id: 1 })
+      .limit(limit)
       .toArray();
     return docs.map((d) => d._id);
   }

@@ -41,6 +41,8 @@ CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at);
 -- Newest-first listing (GET /requests), with and without a status, in index order.
 CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_status_listing ON jobs (status, created_at, id);
+-- Finished jobs by completion time, for the retention sweep.
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (status, completed_at);
 CREATE INDEX IF NOT EXISTS jobs_webhook_due ON jobs (json_extract(webhook, '$.nextAttemptAt'))
   WHERE json_extract(webhook, '$.nextAttemptAt') IS NOT NULL;
 
@@ -375,6 +377,16 @@ export class SqliteJobStore implements JobStore {
     const rows = this.db.prepare(`SELECT id FROM jobs WHERE status = 'DELETING'`).all() as Array<{
       id: string;
     }>;
+    return rows.map((r) => r.id);
+  }
+
+  async listExpiredJobs(before: Date, limit: number): Promise<string[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT id FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < ?
+         ORDER BY completed_at, id LIMIT ?`,
+      )
+      .all(before.getTime(), limit) as Array<{ id: string }>;
     return rows.map((r) => r.id);
   }
 

@@ -405,6 +405,30 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       });
     });
 
+    t.test('listExpiredJobs lists finished jobs completed before the cutoff', async (t) => {
+      const store = await open(t);
+      await seed(store, 'old', distinct('old', 1));
+      await seed(store, 'older', distinct('older', 1), { createdAt: at(1) });
+      await seed(store, 'recent', distinct('recent', 1), { createdAt: at(2) });
+      await seed(store, 'running', distinct('running', 1), { createdAt: at(3) });
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await store.completeJob('old', at(20));
+      await store.completeJob('older', at(10));
+      await store.completeJob('recent', at(100));
+      await store.markJobProcessing('running', at(5));
+
+      t.strictSame(await store.listExpiredJobs(at(50), 10), ['older', 'old'], 'earliest first');
+      t.strictSame(await store.listExpiredJobs(at(50), 1), ['older'], 'at most the limit');
+      t.strictSame(await store.listExpiredJobs(at(20), 10), ['older'], 'strictly before');
+      t.strictSame(
+        await store.listExpiredJobs(at(1e6), 10),
+        ['older', 'old', 'recent'],
+        'never one still running or receiving',
+      );
+      await store.markJobDeleting('old', ['COMPLETED'], at(30));
+      t.strictSame(await store.listExpiredJobs(at(50), 10), ['older'], 'nor one being deleted');
+    });
+
     t.test('listProducts orders by row and pages with offset and limit', async (t) => {
       const store = await open(t);
       const seeded = build('job-a', distinct('job-a', 5));
