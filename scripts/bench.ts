@@ -6,7 +6,7 @@
  *      photo-like images (16 JPEG 1600×1200, 4 PNG 800×600 with alpha) under distinct URLs;
  *   2. ceiling: the service's own `transformImage` (JPEG q50) on the same bytes, in a tight
  *      in-process loop at 1, 2, 4 and 8 in flight; the best is the ceiling;
- *   3. end-to-end: the real service (dist/server.js, fresh data dirs; for MongoDB a fresh
+ *   3. end-to-end: the real service (dist/main.cjs, fresh data dirs; for MongoDB a fresh
  *      database, dropped afterwards) gets a CSV of 300 products × 3 images; images/s from
  *      the 202 to COMPLETED; ratio = e2e / ceiling;
  *   4. /status polled back to back during that job, one request at a time: p50/p99;
@@ -843,7 +843,7 @@ function table(report: StoreReport, origin: OriginProcess): string {
     '',
     `== image-batch-service benchmark · store: ${report.store} · ${quick ? 'QUICK mode (small sizes)' : 'full mode'} ==`,
     `machine   ${machineLine()}`,
-    `service   CONCURRENCY=${envOr('CONCURRENCY', '8')}, PER_HOST_CONCURRENCY=${envOr('PER_HOST_CONCURRENCY', '4')}, UV_THREADPOOL_SIZE=${envOr('UV_THREADPOOL_SIZE', '4')}, sharp.concurrency()=${sharp.concurrency()} (in the bench process)`,
+    `service   CONCURRENCY=${envOr('CONCURRENCY', '8')}, PER_HOST_CONCURRENCY=${envOr('PER_HOST_CONCURRENCY', 'as CONCURRENCY')}, UV_THREADPOOL_SIZE=${envOr('UV_THREADPOOL_SIZE', 'CONCURRENCY + 4')}, sharp.concurrency()=${sharp.concurrency()} (in the bench process)`,
     `images    ${jpegs.length} JPEG ${jpegs[0]?.width ?? '?'}×${jpegs[0]?.height ?? '?'} (~${fmt(avg(jpegs), 0)} kB) + ${pngs.length} PNG RGBA ${pngs[0]?.width ?? '?'}×${pngs[0]?.height ?? '?'} (~${fmt(avg(pngs), 0)} kB), re-encoded to JPEG q${TRANSFORM.quality}`,
     '',
     row('metric', 'value', 'target'),

@@ -45,6 +45,8 @@ export interface Config {
   /** Finished jobs are deleted, with their files, this many days after they completed; null keeps them. */
   retentionDays: number | null;
   logLevel: string;
+  /** Pretty log lines (NODE_ENV=development) instead of JSON. */
+  logPretty: boolean;
   allowPrivateNetworks: boolean;
   /** `host:port` entries (normalised) that downloads and webhooks may reach whatever their address. */
   outboundAllowlist: string[];
@@ -159,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('MONGODB_URI', 'must start with mongodb:// or mongodb+srv://');
   }
   const dataDir = path.resolve(read(env, 'DATA_DIR') ?? 'data');
+  const concurrency = integer(env, 'CONCURRENCY', 8, 1, 256);
   return {
     port: integer(env, 'PORT', 8000, 0, 65535),
     host: read(env, 'HOST') ?? '127.0.0.1',
@@ -168,12 +171,13 @@ export function loadConfig(env: Env = process.env): Config {
     resultsDir: path.resolve(read(env, 'RESULTS_DIR') ?? 'processed_results'),
     mongodbUri,
     mongodbDb: read(env, 'MONGODB_DB') ?? 'image_batch_service',
-    concurrency: integer(env, 'CONCURRENCY', 8, 1, 256),
+    concurrency,
     downloadTimeoutMs: integer(env, 'DOWNLOAD_TIMEOUT_MS', 30_000, 100, 600_000),
     downloadRetries: integer(env, 'DOWNLOAD_RETRIES', 2, 0, 10),
     downloadRetryBaseMs: integer(env, 'DOWNLOAD_RETRY_BASE_MS', 500, 1, 600_000),
     downloadRetryMaxMs: integer(env, 'DOWNLOAD_RETRY_MAX_MS', 10_000, 1, 3_600_000),
-    perHostConcurrency: integer(env, 'PER_HOST_CONCURRENCY', 4, 1, 256),
+    // Catalogues usually sit on one CDN host; a lower cap would leave pool slots idle.
+    perHostConcurrency: integer(env, 'PER_HOST_CONCURRENCY', concurrency, 1, 256),
     apiToken: apiToken(env),
     overloadEventLoopDelayMs: integer(env, 'OVERLOAD_EVENT_LOOP_DELAY_MS', 1000, 0, 60_000),
     overloadRssBytes: integer(env, 'OVERLOAD_RSS_MB', 1536, 0, 1_048_576) * MiB,
@@ -189,6 +193,7 @@ export function loadConfig(env: Env = process.env): Config {
     leaseMs: integer(env, 'LEASE_MS', 30_000, 500, 3_600_000),
     retentionDays: optionalInteger(env, 'RETENTION_DAYS', 1, 36_500),
     logLevel,
+    logPretty: read(env, 'NODE_ENV') === 'development',
     allowPrivateNetworks: boolean(env, 'ALLOW_PRIVATE_NETWORKS', false),
     outboundAllowlist: allowlist(env, 'OUTBOUND_ALLOWLIST'),
   };

@@ -19,7 +19,7 @@ t.test('defaults', async (t) => {
     downloadRetries: 2,
     downloadRetryBaseMs: 500,
     downloadRetryMaxMs: 10_000,
-    perHostConcurrency: 4,
+    perHostConcurrency: 8,
     apiToken: null,
     overloadEventLoopDelayMs: 1000,
     overloadRssBytes: 1536 * MiB,
@@ -36,6 +36,7 @@ t.test('defaults', async (t) => {
     leaseMs: 30_000,
     retentionDays: null,
     logLevel: 'info',
+    logPretty: false,
     allowPrivateNetworks: false,
     outboundAllowlist: [],
   };
@@ -45,6 +46,11 @@ t.test('defaults', async (t) => {
     expected,
     'blank is unset',
   );
+});
+
+t.test('PER_HOST_CONCURRENCY follows CONCURRENCY unless set', async (t) => {
+  t.equal(loadConfig({ CONCURRENCY: '3' }).perHostConcurrency, 3);
+  t.equal(loadConfig({ CONCURRENCY: '3', PER_HOST_CONCURRENCY: '2' }).perHostConcurrency, 2);
 });
 
 t.test('valid values', async (t) => {
@@ -79,6 +85,7 @@ t.test('valid values', async (t) => {
     LEASE_MS: '500',
     RETENTION_DAYS: ' 30 ',
     LOG_LEVEL: 'silent',
+    NODE_ENV: 'development',
     ALLOW_PRIVATE_NETWORKS: 'yes',
     OUTBOUND_ALLOWLIST: ' 127.0.0.1:8080, Images.Internal:443 ,,[::1]:80',
   });
@@ -113,10 +120,12 @@ t.test('valid values', async (t) => {
     leaseMs: 500,
     retentionDays: 30,
     logLevel: 'silent',
+    logPretty: true,
     allowPrivateNetworks: true,
     outboundAllowlist: ['127.0.0.1:8080', 'images.internal:443', '[::1]:80'],
   });
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
+  t.equal(loadConfig({ NODE_ENV: 'production' }).logPretty, false, 'JSON logs but in development');
   t.equal(loadConfig({ PORT: '65535' }).port, 65535);
   t.equal(loadConfig({ RETENTION_DAYS: '1' }).retentionDays, 1, 'a day at least');
   t.equal(

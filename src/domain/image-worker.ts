@@ -5,6 +5,7 @@ import type { ImagePipeline } from '../pipeline/image-pipeline.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
 import { removeOutputImage } from './job-files.js';
+import { jobLog } from './job-log.js';
 import type { ImageTally } from './stats.js';
 
 export interface WorkerSettings {
@@ -63,6 +64,16 @@ export class ImageWorker {
 
   get activeCount(): number {
     return this.inFlight;
+  }
+
+  /** Images in the pool's slots: being downloaded or encoded now. */
+  get runningCount(): number {
+    return this.limit.activeCount;
+  }
+
+  /** Images claimed and waiting for a pool slot, or for their host's turn. */
+  get queuedCount(): number {
+    return this.inFlight - this.limit.activeCount;
   }
 
   start(): void {
@@ -176,7 +187,7 @@ export class ImageWorker {
       return this.limit(() => this.run(image, job.cancel.signal));
     })
       .catch((err: unknown) =>
-        this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
+        jobLog(this.log, image.requestId).error({ err, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
         // A limiter per host ever seen would grow without end in a long-lived process;
@@ -233,8 +244,8 @@ export class ImageWorker {
       outcome,
       new Date(),
     );
-    this.log.debug(
-      { requestId: image.requestId, seq: image.seq, status: outcome.status, error: outcome.error },
+    jobLog(this.log, image.requestId).debug(
+      { seq: image.seq, status: outcome.status, error: outcome.error },
       'image finished',
     );
     if (job) this.tally.record(outcome);
@@ -263,7 +274,7 @@ export class ImageWorker {
     const job = finished ?? (await this.store.getJob(image.requestId));
     if (job !== null && job.status !== 'DELETING') return;
     await removeOutputImage(this.settings.imagesDir, outputFile);
-    this.log.info({ requestId: image.requestId, seq: image.seq }, 'image of a deleted job dropped');
+    jobLog(this.log, image.requestId).info({ seq: image.seq }, 'image of a deleted job dropped');
   }
 
   private async jobOptions(
@@ -278,7 +289,7 @@ export class ImageWorker {
     if (cached) return cached;
     const job = await this.store.getJob(requestId);
     if (!job || job.status === 'DELETING') {
-      this.log.warn({ requestId }, 'image claimed for a job that no longer exists');
+      jobLog(this.log, requestId).warn('image claimed for a job that no longer exists');
       return null;
     }
     // Cancelled while the job was read: caching its options now would outlive the job.

@@ -8,6 +8,7 @@ import {
 } from '../store/job-store.js';
 import type { ImageWorker } from './image-worker.js';
 import { type OutputDirs, removeJobFiles } from './job-files.js';
+import { jobLog } from './job-log.js';
 
 /** The job is in a status the operation does not apply to (HTTP 409). */
 export class JobConflict extends Error {
@@ -64,13 +65,13 @@ export class JobManager {
       // Not moved: the job changed status since it was read, so it is read again.
       if (await this.store.markJobDeleting(id, from, new Date())) {
         if (!FINISHED.includes(job.status)) {
-          this.log.info({ requestId: id, status: job.status }, 'cancelling job');
+          jobLog(this.log, id).info({ status: job.status }, 'cancelling job');
         }
         break;
       }
     }
     await this.remove(id);
-    this.log.info({ requestId: id }, 'job deleted');
+    jobLog(this.log, id).info('job deleted');
     return true;
   }
 
@@ -98,7 +99,7 @@ export class JobManager {
       if (now === null || now.status === 'RECEIVING' || now.status === 'DELETING') return null;
       throw new JobConflict(now.status, `The job is ${now.status}: it changed meanwhile`);
     }
-    this.log.info({ requestId: id, images: job.imagesFailed }, 'retrying failed images');
+    jobLog(this.log, id).info({ images: job.imagesFailed }, 'retrying failed images');
     this.worker.wake();
     return reopened;
   }
@@ -128,7 +129,7 @@ export class JobManager {
   async resume(): Promise<void> {
     for (const id of await this.store.listDeletingJobs()) {
       await this.remove(id);
-      this.log.info({ requestId: id }, 'finished deleting job');
+      jobLog(this.log, id).info('finished deleting job');
     }
   }
 

@@ -11,6 +11,7 @@ import type {
   ProductRecord,
   VisibleJobStatus,
 } from '../store/job-store.js';
+import { jobLog } from './job-log.js';
 import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
 import { resultsFile, writeResultsCsv } from './results-csv.js';
 import type { UploadOptions } from './upload-options.js';
@@ -160,8 +161,8 @@ export class JobService {
       },
       new Date(),
     );
-    this.log.info(
-      { requestId: received.id, products: received.products, images: received.images },
+    jobLog(this.log, received.id).info(
+      { products: received.products, images: received.images },
       'job accepted',
     );
     this.onAccepted();
@@ -227,8 +228,8 @@ export class JobService {
       await this.removeResultsIfDeleted(job.id);
       return;
     }
-    this.log.info(
-      { requestId: job.id, imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },
+    jobLog(this.log, job.id).info(
+      { imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },
       'job completed',
     );
     this.onCompleted();
@@ -247,11 +248,8 @@ export class JobService {
       if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
         await this.finishJob(job);
       } else if (job) {
-        this.log.info(
-          {
-            requestId: job.id,
-            remaining: job.imagesTotal - job.imagesProcessed - job.imagesFailed,
-          },
+        jobLog(this.log, job.id).info(
+          { remaining: job.imagesTotal - job.imagesProcessed - job.imagesFailed },
           'resuming job',
         );
       }
@@ -262,7 +260,7 @@ export class JobService {
     const before = new Date(Date.now() - this.settings.abandonedAfterMs);
     for (const id of await this.store.listAbandonedJobs(before)) {
       await this.store.deleteJob(id);
-      this.log.info({ requestId: id }, 'discarded an upload that never finished');
+      jobLog(this.log, id).info('discarded an upload that never finished');
     }
   }
 }

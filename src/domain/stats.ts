@@ -1,4 +1,4 @@
-import type { ImageOutcome, ImageTotals, JobStore, StoreStats } from '../store/job-store.js';
+import type { ImageOutcome, ImageTotals, JobStore, VisibleJobStatus } from '../store/job-store.js';
 
 const noImages = (): ImageTotals => ({
   processed: 0,
@@ -35,7 +35,8 @@ export interface Stats {
   startedAt: Date;
   sinceStart: ImageTotals;
   allTime: ImageTotals;
-  jobs: StoreStats['jobs'];
+  /** Jobs in each status right now. */
+  jobs: Record<VisibleJobStatus, number>;
 }
 
 /** Processing statistics: this process's since it started, and the store's of all time. */
@@ -48,12 +49,10 @@ export class StatsService {
   ) {}
 
   async read(): Promise<Stats> {
-    const stored = await this.store.getStats();
-    return {
-      startedAt: this.startedAt,
-      sinceStart: this.tally.snapshot,
-      allTime: stored.images,
-      jobs: stored.jobs,
-    };
+    const [allTime, jobs] = await Promise.all([
+      this.store.getImageTotals(),
+      this.store.countJobs(),
+    ]);
+    return { startedAt: this.startedAt, sinceStart: this.tally.snapshot, allTime, jobs };
   }
 }

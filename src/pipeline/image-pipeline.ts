@@ -4,7 +4,9 @@ import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import type { ImageOutcome, ImageRecord, TransformOptions } from '../store/job-store.js';
 import { downloadImage } from './download.js';
-import { describeError } from './image-error.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { describeError, failureKind, ImageError } from './image-error.js';
+import { checkImageType } from './image-type.js';
 import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
 
@@ -18,11 +20,12 @@ export interface PipelineSettings {
   maxImagePixels: number;
 }
 
-/** Where an image's bytes go from URL to file: fetch, decode and re-encode, store. */
+/** Where an image's bytes go from URL to file: fetch, check, decode and re-encode, store. */
 export class ImagePipeline {
   constructor(
     private readonly settings: PipelineSettings,
     private readonly dispatcher: Dispatcher,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
@@ -36,6 +39,7 @@ export class ImagePipeline {
   ): Promise<Omit<ImageOutcome, 'processingMs'>> {
     let bytesIn: number | null = null;
     try {
+      const downloadStart = performance.now();
       const input = await withRetries(
         () =>
           downloadImage(
@@ -51,11 +55,20 @@ export class ImagePipeline {
         },
         cancel,
       );
+      this.metrics.downloaded(secondsSince(downloadStart));
       bytesIn = input.length;
+      checkImageType(input);
+      const encodeStart = performance.now();
       const output = await transformImage(input, options, this.settings.maxImagePixels);
-      const outputFile = await this.store(image, options, output);
+      this.metrics.encoded(secondsSince(encodeStart));
+      const outputFile = await this.store(image, options, output).catch((err: unknown) => {
+        throw new ImageError('storage', describeError(err));
+      });
+      this.metrics.imageProcessed(bytesIn, output.length);
       return { status: 'PROCESSED', outputFile, bytesIn, bytesOut: output.length, error: null };
     } catch (err) {
+      // An image cut off by a shutdown has not failed: it is handed back and done again.
+      if (!cancel?.aborted) this.metrics.imageFailed(failureKind(err), bytesIn);
       return {
         status: 'FAILED',
         outputFile: null,
@@ -84,3 +97,5 @@ export class ImagePipeline {
     return relative;
   }
 }
+
+const secondsSince = (start: number): number => (performance.now() - start) / 1000;

@@ -4,12 +4,11 @@ import { ImageError } from './image-error.js';
 
 export const EXTENSIONS = { jpeg: 'jpg', webp: 'webp', avif: 'avif', png: 'png' } as const;
 
-const DECODABLE = new Set(['jpeg', 'png', 'webp', 'avif', 'heif', 'gif', 'tiff']);
-
 /**
  * Re-encodes an image: orientation from EXIF applied, metadata stripped, fit inside the
  * requested box without enlarging, alpha kept where the output format has it and
- * flattened onto white where it does not.
+ * flattened onto white where it does not. The input's type has been checked already
+ * (image-type.ts); decoding errors surface from toBuffer.
  */
 export async function transformImage(
   input: Buffer,
@@ -17,15 +16,6 @@ export async function transformImage(
   maxPixels: number,
 ): Promise<Buffer> {
   const source = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
-  let format: string | undefined;
-  try {
-    format = (await source.metadata()).format;
-  } catch (err) {
-    throw new ImageError(decodeReason(err));
-  }
-  if (format === undefined || !DECODABLE.has(format)) {
-    throw new ImageError(`not a supported image (${format ?? 'unknown format'})`);
-  }
   let pipeline = source.rotate();
   if (options.maxWidth !== null || options.maxHeight !== null) {
     pipeline = pipeline.resize({
@@ -53,19 +43,21 @@ export async function transformImage(
   try {
     return await pipeline.toBuffer();
   } catch (err) {
-    throw new ImageError(decodeReason(err));
+    throw decodeError(err);
   }
 }
 
-function decodeReason(err: unknown): string {
+function decodeError(err: unknown): ImageError {
   const message = err instanceof Error ? err.message : String(err);
-  if (/pixel limit/i.test(message)) return 'image has too many pixels (MAX_IMAGE_PIXELS)';
-  if (/unsupported image format/i.test(message)) return 'not an image';
+  if (/pixel limit/i.test(message)) {
+    return new ImageError('too_large', 'image has too many pixels (MAX_IMAGE_PIXELS)');
+  }
+  if (/unsupported image format/i.test(message)) return new ImageError('not_image', 'not an image');
   // libvips keeps its error text per thread; under concurrency sharp sometimes gets only
   // "Unknown error" back, which tells the user nothing.
   const detail = message.split('\n')[0]?.trim();
   if (!detail || /^unknown error$/i.test(detail)) {
-    return 'image could not be decoded (corrupt or truncated data)';
+    return new ImageError('decode', 'image could not be decoded (corrupt or truncated data)');
   }
-  return `image could not be decoded: ${detail}`;
+  return new ImageError('decode', `image could not be decoded: ${detail}`);
 }

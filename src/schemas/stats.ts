@@ -58,5 +58,31 @@ export const StatsResponse = Type.Object(
       },
     ),
   },
-  { $id: 'Stats', description: 'Processing statistics' },
+  {
+    description: 'Processing statistics',
+    examples: [
+      {
+        started_at: '2026-11-21T09:00:00.000Z',
+        since_start: {
+          images_processed: 1180,
+          images_failed: 20,
+          processing_ms_total: 151200,
+          processing_ms_average: 126,
+          bytes_in: 956700000,
+          bytes_out: 65400000,
+          bytes_saved: 891300000,
+        },
+        all_time: {
+          images_processed: 5020,
+          images_failed: 61,
+          processing_ms_total: 688230,
+          processing_ms_average: 135.5,
+          bytes_in: 4102000000,
+          bytes_out: 281000000,
+          bytes_saved: 3821000000,
+        },
+        jobs: { PENDING: 1, PROCESSING: 2, COMPLETED: 40, FAILED: 0, total: 43 },
+      },
+    ],
+  },
 );

@@ -154,12 +154,6 @@ export interface ImageTotals {
   bytesOut: number;
 }
 
-export interface StoreStats {
-  images: ImageTotals;
-  /** Jobs in each visible status right now. */
-  jobs: Record<VisibleJobStatus, number>;
-}
-
 /** One page of a job listing, and how many jobs match in all. */
 export interface JobPage {
   total: number;
@@ -223,6 +217,8 @@ export interface JobStore {
    * and returning at most `limit` (at least 1); `total` counts every match.
    */
   listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage>;
+  /** How many accepted jobs are in each status (every status present, 0 when none). */
+  countJobs(): Promise<Record<VisibleJobStatus, number>>;
   listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
   listImages(requestId: string): Promise<ImageRecord[]>;
   findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;
@@ -251,8 +247,8 @@ export interface JobStore {
     now: Date,
   ): Promise<JobRecord | null>;
 
-  /** The image totals and the jobs in each status. */
-  getStats(): Promise<StoreStats>;
+  /** Totals over every image outcome recorded (see `finishImage`). */
+  getImageTotals(): Promise<ImageTotals>;
 
   /** Jobs that were accepted and are not COMPLETED or FAILED. */
   listUnfinishedJobs(): Promise<JobRecord[]>;

@@ -11,7 +11,7 @@ import type {
   JobStatus,
   JobStore,
   ProductRecord,
-  StoreStats,
+  ImageTotals,
   TransformOptions,
   VisibleJobStatus,
   WebhookProgress,
@@ -415,6 +415,16 @@ export class MongoJobStore implements JobStore {
     return { total, jobs: docs.map(toJob) };
   }
 
+  async countJobs(): Promise<Record<VisibleJobStatus, number>> {
+    // One index count per status, rather than a $group, which scans.
+    const counts = await Promise.all(
+      VISIBLE_JOB_STATUSES.map((status) => this.requests.countDocuments({ status })),
+    );
+    return Object.fromEntries(
+      VISIBLE_JOB_STATUSES.map((status, i) => [status, counts[i] ?? 0]),
+    ) as Record<VisibleJobStatus, number>;
+  }
+
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
     const docs = await this.products
       .find({ request_id: requestId })
@@ -595,23 +605,14 @@ export class MongoJobStore implements JobStore {
     return toJob(job);
   }
 
-  async getStats(): Promise<StoreStats> {
-    const [totals, ...counts] = await Promise.all([
-      this.stats.findOne({ _id: 'images' }),
-      ...VISIBLE_JOB_STATUSES.map((status) => this.requests.countDocuments({ status })),
-    ]);
-    const jobs = Object.fromEntries(
-      VISIBLE_JOB_STATUSES.map((status, i) => [status, counts[i] ?? 0]),
-    ) as StoreStats['jobs'];
+  async getImageTotals(): Promise<ImageTotals> {
+    const totals = await this.stats.findOne({ _id: 'images' });
     return {
-      images: {
-        processed: totals?.processed ?? 0,
-        failed: totals?.failed ?? 0,
-        processingMs: totals?.processing_ms ?? 0,
-        bytesIn: totals?.bytes_in ?? 0,
-        bytesOut: totals?.bytes_out ?? 0,
-      },
-      jobs,
+      processed: totals?.processed ?? 0,
+      failed: totals?.failed ?? 0,
+      processingMs: totals?.processing_ms ?? 0,
+      bytesIn: totals?.bytes_in ?? 0,
+      bytesOut: totals?.bytes_out ?? 0,
     };
   }
 

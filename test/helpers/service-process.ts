@@ -24,20 +24,34 @@ export interface ServiceProcess {
 
 /**
  * The real entry point in a process of its own, configured by its environment alone, as
- * `npm start` runs it: `dist/server.js`, or `src/server.ts` through tsx (no build needed).
+ * `npm start` runs it: `dist/main.cjs`, or `src/server.ts` through tsx (no build needed; the
+ * threadpool then keeps libuv's default size, see src/main.cts).
  * Resolves once /health answers; `env.PORT` must be set.
  */
 export async function spawnService(
   env: Record<string, string>,
   opts: { entry?: 'src' | 'dist'; showOutput?: boolean } = {},
 ): Promise<ServiceProcess> {
-  const args =
+  // Under tap every spawned node gets tap's loader preloaded (it re-adds it to NODE_OPTIONS
+  // even when the env clears it), and that loader starts libuv's threadpool before the
+  // entry can size it. The built entry is started through a shell that puts back the
+  // NODE_OPTIONS asked for (none by default), as npm start would run it.
+  const [command, args] =
     opts.entry === 'dist'
-      ? [path.join(root, 'dist/server.js')]
-      : ['--import', 'tsx', path.join(root, 'src/server.ts')];
-  const child = spawn(process.execPath, args, {
+      ? [
+          '/bin/sh',
+          [
+            '-c',
+            'NODE_OPTIONS="$SERVICE_NODE_OPTIONS" exec "$@"',
+            'sh',
+            process.execPath,
+            path.join(root, 'dist/main.cjs'),
+          ],
+        ]
+      : [process.execPath, ['--import', 'tsx', path.join(root, 'src/server.ts')]];
+  const child = spawn(command, args, {
     cwd: root,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, SERVICE_NODE_OPTIONS: env.NODE_OPTIONS ?? '' },
     stdio: opts.showOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -393,7 +393,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
         t.equal(await store.completeJob('doomed', at(7)), false, 'cannot complete');
         t.equal(await store.claimDueWebhook('d1', at(8), at(38)), null, 'webhook not sent');
         t.strictSame(
-          (await store.getStats()).jobs,
+          await store.countJobs(),
           { PENDING: 1, PROCESSING: 0, COMPLETED: 0, FAILED: 0 },
           'not counted',
         );
@@ -966,7 +966,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
         t.equal(await store.completeJob('job-a', at(16)), true, 'completes again');
         const announced = await store.claimDueWebhook('d1', at(16), at(46));
         t.match(announced?.webhook, { status: 'PENDING', attempts: 0, round: 2 });
-        t.match((await store.getStats()).images, { processed: 4, failed: 2 }, 'six outcomes');
+        t.match(await store.getImageTotals(), { processed: 4, failed: 2 }, 'six outcomes');
       });
 
       t.test('one caller wins; a job without a webhook keeps none', async (t) => {
@@ -1228,63 +1228,45 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       });
     });
 
-    t.test('getStats', async (t) => {
-      const noJobs = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
-      const noImages = { processed: 0, failed: 0, processingMs: 0, bytesIn: 0, bytesOut: 0 };
+    t.test('countJobs counts accepted jobs by status', async (t) => {
+      const store = await open(t);
+      const none = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
+      t.strictSame(await store.countJobs(), none, 'every status, at 0');
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await seed(store, 'p1', distinct('p1', 1), { createdAt: at(1) });
+      await seed(store, 'p2', distinct('p2', 1), { createdAt: at(2) });
+      await seed(store, 'running', distinct('running', 1), { createdAt: at(3) });
+      await seed(store, 'done', distinct('done', 1), { createdAt: at(4) });
+      await store.markJobProcessing('running', at(5));
+      await store.completeJob('done', at(6));
+      t.strictSame(await store.countJobs(), { ...none, PENDING: 2, PROCESSING: 1, COMPLETED: 1 });
+    });
 
-      t.test('an empty store has nothing to count', async (t) => {
-        const store = await open(t);
-        t.strictSame(await store.getStats(), { images: noImages, jobs: noJobs });
-      });
+    t.test('getImageTotals: every recorded outcome; bytes of processed images only', async (t) => {
+      const store = await open(t);
+      await seed(store, 'job-a', distinct('job-a', 3));
+      await seed(store, 'job-b', distinct('job-b', 1), { createdAt: at(1) });
+      await store.claimImages('w1', at(0), at(30), 10);
+      await store.finishImage('job-a', 1, 'w1', processed(1), at(1));
+      await store.finishImage('job-a', 2, 'w1', processed(2), at(2));
+      await store.finishImage('job-b', 1, 'w1', failed('HTTP 404'), at(3));
+      // Not counted: the lease is another owner's, or the image is already finished.
+      await store.finishImage('job-a', 3, 'w2', processed(3), at(4));
+      await store.finishImage('job-a', 1, 'w1', processed(1), at(4));
+      // A failure after the download still reports the bytes it read: not counted either.
+      const late = { ...failed('corrupt or truncated data'), bytesIn: 5000 };
+      await store.finishImage('job-a', 3, 'w1', late, at(5));
 
-      t.test('counts jobs by status, RECEIVING left out', async (t) => {
-        const store = await open(t);
-        await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
-        await seed(store, 'pending', distinct('pending', 1), { createdAt: at(1) });
-        await seed(store, 'processing', distinct('processing', 1), { createdAt: at(2) });
-        await seed(store, 'completed-1', distinct('completed-1', 1), { createdAt: at(3) });
-        await seed(store, 'completed-2', distinct('completed-2', 1), { createdAt: at(4) });
-        await store.markJobProcessing('processing', at(5));
-        await store.completeJob('completed-1', at(5));
-        await store.completeJob('completed-2', at(5));
-        t.strictSame((await store.getStats()).jobs, {
-          PENDING: 1,
-          PROCESSING: 1,
-          COMPLETED: 2,
-          FAILED: 0,
-        });
-      });
-
-      t.test('totals every recorded outcome; bytes count processed images only', async (t) => {
-        const store = await open(t);
-        await seed(store, 'job-a', distinct('job-a', 3));
-        await seed(store, 'job-b', distinct('job-b', 1), { createdAt: at(1) });
-        await store.claimImages('w1', at(0), at(30), 10);
-        await store.finishImage('job-a', 1, 'w1', processed(1), at(1));
-        await store.finishImage('job-a', 2, 'w1', processed(2), at(2));
-        await store.finishImage('job-b', 1, 'w1', failed('HTTP 404'), at(3));
-        // Not counted: the lease is another owner's, or the image is already finished.
-        await store.finishImage('job-a', 3, 'w2', processed(3), at(4));
-        await store.finishImage('job-a', 1, 'w1', processed(1), at(4));
-        // A failure after the download still reports the bytes it read: not counted either.
-        const late = { ...failed('corrupt or truncated data'), bytesIn: 5000 };
-        await store.finishImage('job-a', 3, 'w1', late, at(5));
-
-        const totals = {
-          processed: 2,
-          failed: 2,
-          processingMs: 41 + 42 + 7 + 7,
-          bytesIn: 1001 + 1002,
-          bytesOut: 101 + 102,
-        };
-        t.strictSame((await store.getStats()).images, totals);
-        await store.deleteJob('job-a');
-        t.strictSame(
-          (await store.getStats()).images,
-          totals,
-          'deleting a job leaves the totals alone',
-        );
-      });
+      const totals = {
+        processed: 2,
+        failed: 2,
+        processingMs: 41 + 42 + 7 + 7,
+        bytesIn: 1001 + 1002,
+        bytesOut: 101 + 102,
+      };
+      t.strictSame(await store.getImageTotals(), totals);
+      await store.deleteJob('job-a');
+      t.strictSame(await store.getImageTotals(), totals, 'deleting a job leaves the totals alone');
     });
 
     t.test('listUnfinishedJobs lists PENDING and PROCESSING jobs', async (t) => {
@@ -1315,7 +1297,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const products = await store.listProducts('job-a', 0, 100);
       const images = await store.listImages('job-a');
       const receiving = await store.getJob('job-b');
-      const stats = await store.getStats();
+      const totals = await store.getImageTotals();
       await store.close();
 
       const second = await makeStore(first.location);
@@ -1325,7 +1307,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.strictSame(await reopened.listProducts('job-a', 0, 100), products);
       t.strictSame(await reopened.listImages('job-a'), images);
       t.strictSame(await reopened.getJob('job-b'), receiving);
-      t.strictSame(await reopened.getStats(), stats);
+      t.strictSame(await reopened.getImageTotals(), totals);
       // Leases are data too: w1's unfinished images are not up for grabs before they expire.
       t.strictSame(await reopened.claimImages('w2', at(20), at(50), 10), []);
       t.strictSame(keysOf(await reopened.claimImages('w2', at(41), at(71), 10)), [

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { RequestIdParams, Unauthorized } from '../../schemas/common.js';
 
 export default fp(
   async (app: FastifyInstance, opts: { imagesDir: string }) => {
@@ -20,3 +21,64 @@ export default fp(
   },
   { name: 'static' },
 );
+
+const binary = { schema: { type: 'string', format: 'binary' } };
+const json = (schema: object) => ({ 'application/json': { schema } });
+
+/**
+ * The API description of the images served above. The static route is one wildcard
+ * (`/processed_images/*`), which OpenAPI cannot express, so its path is described here.
+ */
+export const imagesApiPaths = {
+  '/processed_images/{request_id}/{file}': {
+    get: {
+      summary: 'A compressed image',
+      description:
+        'Named after the first row and position that used the URL (`1-2.jpg`: row 1, second ' +
+        'URL), so reprocessing overwrites rather than duplicates. Cached for an hour.',
+      tags: ['results'],
+      parameters: [
+        {
+          in: 'path',
+          name: 'request_id',
+          required: true,
+          schema: RequestIdParams.properties.request_id,
+        },
+        {
+          in: 'path',
+          name: 'file',
+          required: true,
+          description: '`<row>-<position>.<ext>`, as in the output URLs',
+          schema: { type: 'string', pattern: '^[0-9]+-[0-9]+\\.(jpg|webp|avif|png)$' },
+          example: '1-1.jpg',
+        },
+      ],
+      responses: {
+        200: {
+          description: 'The image, in the format the job asked for',
+          content: {
+            'image/jpeg': binary,
+            'image/webp': binary,
+            'image/avif': binary,
+            'image/png': binary,
+          },
+        },
+        401: { description: Unauthorized.description, content: json(Unauthorized) },
+        404: {
+          description: 'No such image (not processed, failed, or not in this job)',
+          content: json({
+            type: 'object',
+            required: ['error'],
+            properties: { error: { type: 'string' } },
+            examples: [
+              {
+                error:
+                  'No route for GET /processed_images/0b7c2a7e-5f7e-4b1c-9a57-0d8c1f3e2a11/9-9.jpg',
+              },
+            ],
+          }),
+        },
+      },
+    },
+  },
+};

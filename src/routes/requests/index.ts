@@ -1,9 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { JobConflict } from '../../domain/job-manager.js';
-import { ErrorResponse, RequestIdParams } from '../../schemas/common.js';
-import { JobStatusResponse, RequestsQuery, RequestsResponse } from '../../schemas/jobs.js';
-import { DeleteRequestQuery, JobConflictResponse, RequestDeleted } from '../../schemas/manage.js';
+import { BadQuery, MalformedId, NotFound, RequestIdParams } from '../../schemas/common.js';
+import { RequestsQuery, RequestsResponse } from '../../schemas/jobs.js';
+import {
+  DeleteConflict,
+  DeleteRejected,
+  DeleteRequestQuery,
+  RequestDeleted,
+  RetryAccepted,
+  RetryConflict,
+} from '../../schemas/manage.js';
 import { statusView } from '../status/view.js';
 
 const NOT_FOUND = { error: 'Request not found' };
@@ -19,8 +26,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/requests',
     {
       schema: {
+        summary: 'Recent jobs, newest first',
+        description: 'Every accepted job, optionally only those in one status, paged.',
+        tags: ['jobs'],
         querystring: RequestsQuery,
-        response: { 200: RequestsResponse, 400: ErrorResponse },
+        response: { 200: RequestsResponse, 400: BadQuery },
       },
     },
     async (request) => {
@@ -34,13 +44,20 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/requests/:request_id',
     {
       schema: {
+        summary: 'Delete a job and its files',
+        description:
+          'Removes the job, its products and images, its output images and its results CSV. ' +
+          'A PENDING or PROCESSING job is only deleted with force=true, which cancels it ' +
+          'first: its images in flight are abandoned, other jobs carry on, and no webhook is ' +
+          'sent for it.',
+        tags: ['jobs'],
         params: RequestIdParams,
         querystring: DeleteRequestQuery,
         response: {
           204: RequestDeleted,
-          400: ErrorResponse,
-          404: ErrorResponse,
-          409: JobConflictResponse,
+          400: DeleteRejected,
+          404: NotFound,
+          409: DeleteConflict,
         },
       },
     },
@@ -62,12 +79,18 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/requests/:request_id/retry-failed',
     {
       schema: {
+        summary: "Retry a completed job's failed images",
+        description:
+          'Queues only the FAILED images of a COMPLETED job again. The job is PROCESSING ' +
+          'until they are done, then completes again: the results CSV is rewritten and the ' +
+          'webhook sent as a new delivery (X-Webhook-Id <request_id>.2, then .3).',
+        tags: ['jobs'],
         params: RequestIdParams,
         response: {
-          202: JobStatusResponse,
-          400: ErrorResponse,
-          404: ErrorResponse,
-          409: JobConflictResponse,
+          202: RetryAccepted,
+          400: MalformedId,
+          404: NotFound,
+          409: RetryConflict,
         },
       },
     },

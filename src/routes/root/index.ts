@@ -7,12 +7,26 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/',
     {
       schema: {
+        summary: 'The service: name, version and endpoints',
+        tags: ['service'],
         response: {
-          200: Type.Object({
-            name: Type.String(),
-            version: Type.String(),
-            links: Type.Record(Type.String(), Type.String()),
-          }),
+          200: Type.Object(
+            {
+              name: Type.String(),
+              version: Type.String(),
+              links: Type.Record(Type.String(), Type.String()),
+            },
+            {
+              description: 'What this service is',
+              examples: [
+                {
+                  name: SERVICE_NAME,
+                  version: SERVICE_VERSION,
+                  links: { upload: 'POST /upload', status: 'GET /status/{request_id}' },
+                },
+              ],
+            },
+          ),
         },
       },
     },

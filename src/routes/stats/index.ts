@@ -17,7 +17,15 @@ function figures(totals: ImageTotals) {
 }
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/stats', { schema: { response: { 200: StatsResponse } } }, async () => {
+  const schema = {
+    summary: 'Processing statistics, since start and of all time',
+    description:
+      'Images processed and failed, processing time, bytes in, out and saved: since this ' +
+      'process started, and of all time from the store; and the jobs by status now.',
+    tags: ['service'],
+    response: { 200: StatsResponse },
+  };
+  app.get('/stats', { schema }, async () => {
     const stats = await app.services.stats.read();
     const { jobs } = stats;
     return {
