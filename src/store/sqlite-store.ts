@@ -373,29 +373,25 @@ export class SqliteJobStore implements JobStore {
   }
 
   async markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean> {
-    const result = this.db
-      .prepare(
-        `UPDATE jobs SET status = 'DELETING', updated_at = ?
+    const result = this.sql(
+      `UPDATE jobs SET status = 'DELETING', updated_at = ?
          WHERE id = ? AND status IN (SELECT value FROM json_each(?))`,
-      )
-      .run(now.getTime(), id, JSON.stringify(from));
+    ).run(now.getTime(), id, JSON.stringify(from));
     return result.changes === 1;
   }
 
   async listDeletingJobs(): Promise<string[]> {
-    const rows = this.db.prepare(`SELECT id FROM jobs WHERE status = 'DELETING'`).all() as Array<{
+    const rows = this.sql(`SELECT id FROM jobs WHERE status = 'DELETING'`).all() as Array<{
       id: string;
     }>;
     return rows.map((r) => r.id);
   }
 
   async listExpiredJobs(before: Date, limit: number): Promise<string[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT id FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < ?
+    const rows = this.sql(
+      `SELECT id FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < ?
          ORDER BY completed_at, id LIMIT ?`,
-      )
-      .all(before.getTime(), limit) as Array<{ id: string }>;
+    ).all(before.getTime(), limit) as Array<{ id: string }>;
     return rows.map((r) => r.id);
   }
 
@@ -538,7 +534,7 @@ export class SqliteJobStore implements JobStore {
          products_done = products_done + ?, updated_at = ?
        WHERE id = ? RETURNING *`,
     );
-    const total = this.db.prepare(
+    const total = this.sql(
       `UPDATE image_totals SET processed = processed + ?, failed = failed + ?,
          processing_ms = processing_ms + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?`,
     );
@@ -629,13 +625,14 @@ export class SqliteJobStore implements JobStore {
 
   async retryFailedImages(id: string, now: Date): Promise<JobRecord | null> {
     return this.db.transaction(() => {
-      const completed = this.db
-        .prepare(`SELECT id FROM jobs WHERE id = ? AND status = 'COMPLETED'`)
-        .get(id);
+      const completed = this.sql(`SELECT id FROM jobs WHERE id = ? AND status = 'COMPLETED'`).get(
+        id,
+      );
       if (!completed) return null;
-      const failed = this.db
-        .prepare(`SELECT refs FROM images WHERE request_id = ? AND status = 'FAILED'`)
-        .all(id) as Array<{ refs: string }>;
+      const failed = this.sql(
+        `SELECT refs FROM images INDEXED BY images_claim
+         WHERE request_id = ? AND status = 'FAILED'`,
+      ).all(id) as Array<{ refs: string }>;
       if (failed.length === 0) return null;
       const uses = new Map<number, number>();
       for (const image of failed) {
@@ -643,7 +640,7 @@ export class SqliteJobStore implements JobStore {
           uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
         }
       }
-      const reopen = this.db.prepare(
+      const reopen = this.sql(
         `UPDATE products SET images_pending = images_pending + ?
          WHERE request_id = ? AND row = ? RETURNING images_pending`,
       );
@@ -652,26 +649,22 @@ export class SqliteJobStore implements JobStore {
         const product = reopen.get(count, id, row) as { images_pending: number } | undefined;
         if (product?.images_pending === count) productsReopened++;
       }
-      this.db
-        .prepare(
-          `UPDATE images SET status = 'PENDING', owner = NULL, lease_until = NULL,
-             output_file = NULL, bytes_in = NULL, bytes_out = NULL, error = NULL,
-             processing_ms = NULL
-           WHERE request_id = ? AND status = 'FAILED'`,
-        )
-        .run(id);
+      this.sql(
+        `UPDATE images INDEXED BY images_claim
+         SET status = 'PENDING', owner = NULL, lease_until = NULL, output_file = NULL,
+           bytes_in = NULL, bytes_out = NULL, error = NULL, processing_ms = NULL
+         WHERE request_id = ? AND status = 'FAILED'`,
+      ).run(id);
       // json_set on a NULL webhook is NULL, so a job without one keeps none.
-      const row = this.db
-        .prepare(
-          `UPDATE jobs SET status = 'PROCESSING', completed_at = NULL, updated_at = ?,
-             images_failed = 0, products_done = products_done - ?,
-             webhook = json_set(webhook, '$.status', 'PENDING', '$.attempts', 0,
-               '$.lastError', NULL, '$.nextAttemptAt', NULL, '$.log', json('[]'),
-               '$.owner', NULL, '$.leaseUntil', NULL,
-               '$.round', coalesce(json_extract(webhook, '$.round'), 1) + 1)
-           WHERE id = ? RETURNING *`,
-        )
-        .get(now.getTime(), productsReopened, id) as JobRow;
+      const row = this.sql(
+        `UPDATE jobs SET status = 'PROCESSING', completed_at = NULL, updated_at = ?,
+           images_failed = 0, products_done = products_done - ?,
+           webhook = json_set(webhook, '$.status', 'PENDING', '$.attempts', 0,
+             '$.lastError', NULL, '$.nextAttemptAt', NULL, '$.log', json('[]'),
+             '$.owner', NULL, '$.leaseUntil', NULL,
+             '$.round', coalesce(json_extract(webhook, '$.round'), 1) + 1)
+         WHERE id = ? RETURNING *`,
+      ).get(now.getTime(), productsReopened, id) as JobRow;
       return toJob(row);
     })();
   }
