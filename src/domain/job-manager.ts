@@ -62,13 +62,13 @@ export class JobManager {
           `The job is ${job.status}: delete it once it has finished, or with ?force=true to cancel it`,
         );
       }
-      // Not moved: the job changed status since it was read, so it is read again.
       if (await this.store.markJobDeleting(id, from, new Date())) {
         if (!FINISHED.includes(job.status)) {
           jobLog(this.log, id).info({ status: job.status }, 'cancelling job');
         }
         break;
       }
+      // Not moved: the job changed status since it was read, so it is read again.
     }
     await this.remove(id);
     jobLog(this.log, id).info('job deleted');
