@@ -12,6 +12,7 @@ import healthRoutes from './routes/health/index.js';
 import metricsRoutes from './routes/metrics/index.js';
 import requestsRoutes from './routes/requests/index.js';
 import rootRoutes from './routes/root/index.js';
+import statsRoutes from './routes/stats/index.js';
 import statusRoutes from './routes/status/index.js';
 import uploadRoutes from './routes/upload/index.js';
 import { UUID } from './schemas/common.js';
@@ -77,5 +78,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(requestsRoutes);
   await app.register(downloadRoutes);
   await app.register(metricsRoutes);
+  await app.register(statsRoutes);
   return app;
 }

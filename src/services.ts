@@ -2,8 +2,11 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { ImageWorker } from './domain/image-worker.js';
+import { JobManager } from './domain/job-manager.js';
 import { JobService } from './domain/job-service.js';
 import { JobWatchers } from './domain/job-watchers.js';
+import { RetentionSweeper } from './domain/retention.js';
+import { ImageTally, StatsService } from './domain/stats.js';
 import { PrometheusMetrics } from './metrics/prometheus.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
 import { createOutboundDispatcher } from './pipeline/download.js';
@@ -17,6 +20,10 @@ export interface Services {
   config: Config;
   store: JobStore;
   jobs: JobService;
+  /** Deletes and cancels jobs, retries failed images, expires old jobs. */
+  manager: JobManager;
+  /** Processing statistics, since start and of all time. */
+  stats: StatsService;
   /** Live progress of jobs, shared by every client watching the same job. */
   watchers: JobWatchers;
   worker: ImageWorker;
@@ -33,6 +40,7 @@ export interface Services {
 }
 
 const ABANDONED_UPLOAD_MS = 10 * 60_000;
+const RETENTION_SWEEP_MS = 60 * 60_000;
 /** A watched job is read at most this often, so clients see at most ~4 updates a second. */
 const WATCH_INTERVAL_MS = 250;
 const WATCH_KEEPALIVE_MS = 15_000;
@@ -64,6 +72,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     log,
     metrics,
   );
+  const stats = new StatsService(store, new ImageTally());
   let worker: ImageWorker | null = null;
   const jobs = new JobService(
     store,
@@ -84,6 +93,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     store,
     pipeline,
     {
+      imagesDir: config.imagesDir,
       concurrency: config.concurrency,
       perHostConcurrency: config.perHostConcurrency,
       leaseMs: config.leaseMs,
@@ -91,7 +101,17 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     },
     log,
     (job) => jobs.finishJob(job),
+    stats.tally,
   );
+  const manager = new JobManager(store, worker, config, log);
+  const retention =
+    config.retentionDays === null
+      ? null
+      : new RetentionSweeper(
+          manager,
+          { retentionDays: config.retentionDays, everyMs: RETENTION_SWEEP_MS },
+          log,
+        );
   const watchers = new JobWatchers(
     (id) => jobs.getJob(id),
     { intervalMs: WATCH_INTERVAL_MS, keepaliveMs: WATCH_KEEPALIVE_MS },
@@ -114,17 +134,22 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     config,
     store,
     jobs,
+    manager,
+    stats,
     watchers,
     worker: running,
     dispatcher,
     metrics,
     async start() {
+      await manager.resume();
       await jobs.resume();
       running.start();
       webhooks.start();
+      retention?.start();
     },
     async stop(deadlineMs) {
       clearInterval(sweeper);
+      await retention?.stop();
       const [drained, delivered] = await Promise.all([
         running.stop(deadlineMs),
         webhooks.stop(deadlineMs),

@@ -4,15 +4,25 @@ import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
+import { removeOutputImage } from './job-files.js';
 import { jobLog } from './job-log.js';
+import type { ImageTally } from './stats.js';
 
 export interface WorkerSettings {
+  /** Where the pipeline writes output images, so an image of a deleted job can be removed. */
+  imagesDir: string;
   concurrency: number;
   /** Images from one host in the pool at once; the rest wait without taking a slot. */
   perHostConcurrency: number;
   leaseMs: number;
   /** How often to look for work nobody told us about (expired leases, other processes). */
   idlePollMs: number;
+}
+
+/** A job's images dispatched to the pool and not yet settled, and the switch that abandons them. */
+interface JobRuns {
+  cancel: AbortController;
+  runs: Set<Promise<void>>;
 }
 
 /**
@@ -29,6 +39,7 @@ export class ImageWorker {
   private waitingForHost = 0;
   private readonly options = new Map<string, TransformOptions>();
   private readonly started = new Set<string>();
+  private readonly jobRuns = new Map<string, JobRuns>();
   private inFlight = 0;
   /** Aborted when a stop runs out of time: in-flight downloads end, outcomes are dropped. */
   private readonly shutdown = new AbortController();
@@ -45,6 +56,8 @@ export class ImageWorker {
     private readonly settings: WorkerSettings,
     private readonly log: Logger,
     private readonly onJobDone: (job: JobRecord) => Promise<void>,
+    /** Counts the outcomes this worker records, for the since-start statistics. */
+    private readonly tally: ImageTally,
   ) {
     this.limit = pLimit(settings.concurrency);
   }
@@ -77,6 +90,21 @@ export class ImageWorker {
   /** New work may be waiting: look now rather than at the next poll. */
   wake(): void {
     this.alarm.wake();
+  }
+
+  /**
+   * Abandons a job's images in this process (the job is being deleted): those waiting for a
+   * slot are skipped, downloads in flight are aborted, and no outcome of the job is recorded
+   * from here on. Other jobs' images go on as before. Resolves once none of the job's images
+   * is running here any more, so no file of it is written after that.
+   */
+  async cancelJob(id: string): Promise<void> {
+    this.options.delete(id);
+    this.started.delete(id);
+    const job = this.jobRuns.get(id);
+    if (!job) return;
+    job.cancel.abort();
+    await Promise.allSettled([...job.runs]);
   }
 
   /**
@@ -153,9 +181,10 @@ export class ImageWorker {
     this.waitingForHost++;
     const host = new URL(image.url).host;
     const hostLimit = this.hostLimit(host);
-    hostLimit(() => {
+    const job = this.runsOf(image.requestId);
+    const run: Promise<void> = hostLimit(() => {
       this.waitingForHost--;
-      return this.limit(() => this.run(image));
+      return this.limit(() => this.run(image, job.cancel.signal));
     })
       .catch((err: unknown) =>
         jobLog(this.log, image.requestId).error({ err, seq: image.seq }, 'image run failed'),
@@ -166,10 +195,24 @@ export class ImageWorker {
         if (hostLimit.activeCount === 0 && hostLimit.pendingCount === 0) {
           this.hostLimits.delete(host);
         }
+        job.runs.delete(run);
+        if (job.runs.size === 0 && this.jobRuns.get(image.requestId) === job) {
+          this.jobRuns.delete(image.requestId);
+        }
         this.inFlight--;
         if (this.inFlight === 0) this.settleIdle?.();
         this.wake();
       });
+    job.runs.add(run);
+  }
+
+  private runsOf(requestId: string): JobRuns {
+    let job = this.jobRuns.get(requestId);
+    if (!job) {
+      job = { cancel: new AbortController(), runs: new Set() };
+      this.jobRuns.set(requestId, job);
+    }
+    return job;
   }
 
   private hostLimit(host: string): LimitFunction {
@@ -181,13 +224,19 @@ export class ImageWorker {
     return limit;
   }
 
-  private async run(image: ImageRecord): Promise<void> {
+  private async run(image: ImageRecord, cancelled: AbortSignal): Promise<void> {
     // Claimed but not started when a stop began: left for releaseImages to hand back.
-    if (!this.running) return;
-    const options = await this.jobOptions(image.requestId);
+    if (!this.running || cancelled.aborted) return;
+    const options = await this.jobOptions(image.requestId, cancelled);
     if (options === null) return;
-    const outcome = await this.pipeline.process(image, options, this.shutdown.signal);
-    if (this.shutdown.signal.aborted) return;
+    const started = performance.now();
+    const result = await this.pipeline.process(
+      image,
+      options,
+      AbortSignal.any([this.shutdown.signal, cancelled]),
+    );
+    if (this.shutdown.signal.aborted || cancelled.aborted) return;
+    const outcome = { ...result, processingMs: Math.round(performance.now() - started) };
     const job = await this.store.finishImage(
       image.requestId,
       image.seq,
@@ -199,14 +248,39 @@ export class ImageWorker {
       { seq: image.seq, status: outcome.status, error: outcome.error },
       'image finished',
     );
-    if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
+    if (job) this.tally.record(outcome);
+    if (job === null || job.status === 'DELETING') {
+      if (outcome.outputFile !== null) await this.discardIfDeleted(image, outcome.outputFile, job);
+      return;
+    }
+    if (job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
       this.options.delete(job.id);
       this.started.delete(job.id);
       await this.onJobDone(job);
     }
   }
 
-  private async jobOptions(requestId: string): Promise<TransformOptions | null> {
+  /**
+   * The image was written but its job was deleted meanwhile, perhaps from another process
+   * after it removed the job's files, so the file goes too. A null answer from the store can
+   * also mean another worker took the image over; its job is then still there, and so is
+   * the file, which that worker writes under the same name.
+   */
+  private async discardIfDeleted(
+    image: ImageRecord,
+    outputFile: string,
+    finished: JobRecord | null,
+  ): Promise<void> {
+    const job = finished ?? (await this.store.getJob(image.requestId));
+    if (job !== null && job.status !== 'DELETING') return;
+    await removeOutputImage(this.settings.imagesDir, outputFile);
+    jobLog(this.log, image.requestId).info({ seq: image.seq }, 'image of a deleted job dropped');
+  }
+
+  private async jobOptions(
+    requestId: string,
+    cancelled: AbortSignal,
+  ): Promise<TransformOptions | null> {
     if (!this.started.has(requestId)) {
       this.started.add(requestId);
       await this.store.markJobProcessing(requestId, new Date());
@@ -214,10 +288,12 @@ export class ImageWorker {
     const cached = this.options.get(requestId);
     if (cached) return cached;
     const job = await this.store.getJob(requestId);
-    if (!job) {
+    if (!job || job.status === 'DELETING') {
       jobLog(this.log, requestId).warn('image claimed for a job that no longer exists');
       return null;
     }
+    // Cancelled while the job was read: caching its options now would outlive the job.
+    if (cancelled.aborted) return null;
     this.options.set(requestId, job.options);
     return job.options;
   }

@@ -16,6 +16,15 @@ import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './cs
 import { resultsFile, writeResultsCsv } from './results-csv.js';
 import type { UploadOptions } from './upload-options.js';
 
+/** The job was deleted while the request was being served. */
+export class JobNotFound extends Error {
+  readonly statusCode = 404;
+  constructor() {
+    super('Request not found');
+    this.name = 'JobNotFound';
+  }
+}
+
 /** A CSV that cannot become a job: nothing of it stays recorded. */
 export class CsvRejected extends Error {
   constructor(
@@ -101,6 +110,7 @@ export class JobService {
                   bytesIn: null,
                   bytesOut: null,
                   error: null,
+                  processingMs: null,
                 };
                 images.set(url, image);
               }
@@ -165,7 +175,7 @@ export class JobService {
 
   async getJob(id: string): Promise<JobRecord | null> {
     const job = await this.store.getJob(id);
-    return job === null || job.status === 'RECEIVING' ? null : job;
+    return job === null || job.status === 'RECEIVING' || job.status === 'DELETING' ? null : job;
   }
 
   /** Accepted jobs, newest first, optionally only those in one status. */
@@ -188,19 +198,36 @@ export class JobService {
       await fs.access(file);
       return file;
     } catch {
-      return writeResultsCsv(this.store, job, this.settings.resultsDir);
+      await writeResultsCsv(this.store, job, this.settings.resultsDir);
+      if (await this.removeResultsIfDeleted(job.id)) throw new JobNotFound();
+      return file;
     }
+  }
+
+  /**
+   * A results CSV written while its job was being deleted may have landed after the
+   * deletion removed the job's files: it is removed again. True when the job is gone.
+   */
+  private async removeResultsIfDeleted(id: string): Promise<boolean> {
+    const job = await this.store.getJob(id);
+    if (job !== null && job.status !== 'DELETING') return false;
+    await fs.rm(resultsFile(this.settings.resultsDir, id), { force: true });
+    return true;
   }
 
   /**
    * Called when a job's last image is recorded: writes the results CSV, then marks the job
    * COMPLETED, which makes its webhook due in the same update. Only the caller that wins
    * that transition wakes the webhook dispatcher; the webhook itself is claimed from the
-   * store, so it is sent once even if two workers both saw the last image land.
+   * store, so it is sent once even if two workers both saw the last image land. A job
+   * being deleted cannot complete, so it is never announced.
    */
   async finishJob(job: JobRecord): Promise<void> {
     await writeResultsCsv(this.store, job, this.settings.resultsDir);
-    if (!(await this.store.completeJob(job.id, new Date()))) return;
+    if (!(await this.store.completeJob(job.id, new Date()))) {
+      await this.removeResultsIfDeleted(job.id);
+      return;
+    }
     jobLog(this.log, job.id).info(
       { imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },
       'job completed',

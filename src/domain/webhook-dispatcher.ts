@@ -3,7 +3,13 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Metrics } from '../metrics/metrics.js';
 import type { JobRecord, JobStore } from '../store/job-store.js';
-import { afterAttempt, type RetryPolicy, sendWebhook, webhookPayload } from './webhook.js';
+import {
+  afterAttempt,
+  type RetryPolicy,
+  sendWebhook,
+  webhookId,
+  webhookPayload,
+} from './webhook.js';
 import { Alarm } from './alarm.js';
 import { jobLog } from './job-log.js';
 
@@ -137,7 +143,7 @@ export class WebhookDispatcher {
     const attempt = await sendWebhook(
       {
         url: webhook.url,
-        requestId: job.id,
+        id: webhookId(job.id, webhook),
         attempt: webhook.attempts + 1,
         body: JSON.stringify(webhookPayload(job)),
         secret: this.settings.secret,

@@ -36,7 +36,7 @@ export class ImagePipeline {
     image: ImageRecord,
     options: TransformOptions,
     cancel?: AbortSignal,
-  ): Promise<ImageOutcome> {
+  ): Promise<Omit<ImageOutcome, 'processingMs'>> {
     let bytesIn: number | null = null;
     try {
       const downloadStart = performance.now();

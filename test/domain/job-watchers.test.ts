@@ -46,6 +46,7 @@ async function storeWithJob(t: Tap): Promise<{ store: SqliteJobStore; job: JobRe
       bytesIn: null,
       bytesOut: null,
       error: null,
+      processingMs: null,
     },
   ]);
   const options = { quality: 50, format: 'jpeg', maxWidth: null, maxHeight: null } as const;
@@ -147,7 +148,14 @@ t.test('a change is sent once; done ends the watch', async (t) => {
     job.id,
     1,
     'w',
-    { status: 'PROCESSED', outputFile: 'x.jpg', bytesIn: 10, bytesOut: 5, error: null },
+    {
+      status: 'PROCESSED',
+      outputFile: 'x.jpg',
+      bytesIn: 10,
+      bytesOut: 5,
+      error: null,
+      processingMs: 3,
+    },
     new Date(),
   );
   await store.completeJob(job.id, new Date());

@@ -48,6 +48,7 @@ if (!uri) {
       (await client.db(db).collection(collection).indexes()).map((i) => i.name).sort();
     t.strictSame(await names('requests'), [
       '_id_',
+      'status_completed',
       'status_created',
       'status_created_listing',
       'webhook_due',

@@ -6,7 +6,9 @@ export function statusView(job: JobRecord) {
   const done = job.imagesProcessed + job.imagesFailed;
   return {
     request_id: job.id,
-    status: job.status === 'RECEIVING' ? ('PENDING' as const) : job.status,
+    // The job service hands out neither internal status; this only narrows the type.
+    status:
+      job.status === 'RECEIVING' || job.status === 'DELETING' ? ('PENDING' as const) : job.status,
     created_at: job.createdAt.toISOString(),
     updated_at: job.updatedAt.toISOString(),
     completed_at: job.completedAt?.toISOString() ?? null,
