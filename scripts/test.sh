@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The web page's bundle is what the page tests load: rebuild it so they never see a stale one.
-npm run --silent build:web
+# Some tests run the built service, CLI and page (dist/): rebuild so none of them is stale.
+npm run --silent build
 
 echo "== embedded store (SQLite) =="
 env -u MONGODB_URI npx tap "$@"
