@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
+import { ImageUploads } from './domain/image-uploads.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobService } from './domain/job-service.js';
 import { WebhookDispatcher } from './domain/webhook-dispatcher.js';
@@ -15,6 +16,7 @@ export interface Services {
   config: Config;
   store: JobStore;
   jobs: JobService;
+  uploads: ImageUploads;
   worker: ImageWorker;
   dispatcher: Dispatcher;
   /** Resumes unfinished work and starts the image pool and the webhook dispatcher. */
@@ -69,6 +71,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     () => worker?.wake(),
     () => webhooks.wake(),
   );
+  const uploads = new ImageUploads(store, config.uploadsDir, log, () => worker?.wake());
   worker = new ImageWorker(
     store,
     pipeline,
@@ -79,7 +82,10 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
       idlePollMs: 1000,
     },
     log,
-    (job) => jobs.finishJob(job),
+    async (job) => {
+      await jobs.finishJob(job);
+      uploads.jobFinished(job.id);
+    },
   );
   const sweeper = setInterval(() => {
     jobs.sweepAbandoned().catch((err: unknown) => log.error({ err }, 'sweep failed'));
@@ -91,6 +97,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     config,
     store,
     jobs,
+    uploads,
     worker: running,
     dispatcher,
     async start() {

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
-import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
+import { isUploadUrl } from '../pipeline/upload-source.js';
+import type {
+  ImageOutcome,
+  ImageRecord,
+  JobRecord,
+  JobStore,
+  TransformOptions,
+} from '../store/job-store.js';
 import { Alarm } from './alarm.js';
 
 export interface WorkerSettings {
@@ -139,20 +146,26 @@ export class ImageWorker {
       });
     }
     this.inFlight++;
-    this.waitingForHost++;
-    const host = new URL(image.url).host;
-    const hostLimit = this.hostLimit(host);
-    hostLimit(() => {
-      this.waitingForHost--;
-      return this.limit(() => this.run(image));
-    })
+    const run = () => this.limit(() => this.run(image));
+    // A direct upload is read from disk: no origin to spare, so no host limit to wait on.
+    const host = isUploadUrl(image.url) ? null : new URL(image.url).host;
+    const hostLimit = host === null ? null : this.hostLimit(host);
+    if (hostLimit !== null) this.waitingForHost++;
+    const running =
+      hostLimit === null
+        ? run()
+        : hostLimit(() => {
+            this.waitingForHost--;
+            return run();
+          });
+    running
       .catch((err: unknown) =>
         this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
         // A limiter per host ever seen would grow without end in a long-lived process;
         // one with nothing running or queued can go, and is made again when needed.
-        if (hostLimit.activeCount === 0 && hostLimit.pendingCount === 0) {
+        if (host !== null && hostLimit?.activeCount === 0 && hostLimit.pendingCount === 0) {
           this.hostLimits.delete(host);
         }
         this.inFlight--;
@@ -175,7 +188,12 @@ export class ImageWorker {
     if (!this.running) return;
     const options = await this.jobOptions(image.requestId);
     if (options === null) return;
-    const outcome = await this.pipeline.process(image, options, this.shutdown.signal);
+    const started = performance.now();
+    const result = await this.pipeline.process(image, options, this.shutdown.signal);
+    const outcome: ImageOutcome = {
+      ...result,
+      processingMs: Math.round(performance.now() - started),
+    };
     if (this.shutdown.signal.aborted) return;
     const job = await this.store.finishImage(
       image.requestId,

@@ -84,14 +84,18 @@ export class JobService {
                   requestId: id,
                   seq: images.size + 1,
                   url,
+                  originalName: null,
                   outputName: `${row.row}-${index + 1}`,
                   refs: [],
                   status: 'PENDING',
                   owner: null,
                   leaseUntil: null,
                   outputFile: null,
+                  thumbnails: {},
                   bytesIn: null,
                   bytesOut: null,
+                  metadata: null,
+                  processingMs: null,
                   error: null,
                 };
                 images.set(url, image);
@@ -180,13 +184,14 @@ export class JobService {
   }
 
   /**
-   * Called when a job's last image is recorded: writes the results CSV, then marks the job
-   * COMPLETED, which makes its webhook due in the same update. Only the caller that wins
+   * Called when a job's last image is recorded: writes the results CSV (a CSV job's; a
+   * direct upload has none), then marks the job COMPLETED, which makes its webhook due in
+   * the same update. Only the caller that wins
    * that transition wakes the webhook dispatcher; the webhook itself is claimed from the
    * store, so it is sent once even if two workers both saw the last image land.
    */
   async finishJob(job: JobRecord): Promise<void> {
-    await writeResultsCsv(this.store, job, this.settings.resultsDir);
+    if (job.kind === 'csv') await writeResultsCsv(this.store, job, this.settings.resultsDir);
     if (!(await this.store.completeJob(job.id, new Date()))) return;
     this.log.info(
       { requestId: job.id, imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },

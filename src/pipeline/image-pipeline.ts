@@ -8,9 +8,12 @@ import { describeError } from './image-error.js';
 import { checkImageType } from './image-type.js';
 import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
+import { isUploadUrl, readUpload } from './upload-source.js';
 
 export interface PipelineSettings {
   imagesDir: string;
+  /** Where direct uploads are saved until their job is deleted. */
+  uploadsDir: string;
   downloadTimeoutMs: number;
   downloadRetries: number;
   downloadRetryBaseMs: number;
@@ -19,7 +22,13 @@ export interface PipelineSettings {
   maxImagePixels: number;
 }
 
-/** Where an image's bytes go from URL to file: fetch, check, decode and re-encode, store. */
+/** What the pipeline makes of an image; the worker adds how long it took. */
+export type PipelineOutcome = Omit<ImageOutcome, 'processingMs'>;
+
+/**
+ * Where an image's bytes go from their source to files: fetch (download, or read the
+ * saved upload), check, decode and re-encode (with its thumbnails), store.
+ */
 export class ImagePipeline {
   constructor(
     private readonly settings: PipelineSettings,
@@ -34,50 +43,81 @@ export class ImagePipeline {
     image: ImageRecord,
     options: TransformOptions,
     cancel?: AbortSignal,
-  ): Promise<ImageOutcome> {
+  ): Promise<PipelineOutcome> {
     let bytesIn: number | null = null;
     try {
-      const input = await withRetries(
-        () =>
-          downloadImage(
-            image.url,
-            this.dispatcher,
-            { timeoutMs: this.settings.downloadTimeoutMs, maxBytes: this.settings.maxImageBytes },
-            cancel,
-          ),
-        {
-          retries: this.settings.downloadRetries,
-          baseMs: this.settings.downloadRetryBaseMs,
-          maxMs: this.settings.downloadRetryMaxMs,
-        },
-        cancel,
-      );
+      const input = await this.fetch(image, cancel);
       bytesIn = input.length;
-      checkImageType(input);
-      const output = await transformImage(input, options, this.settings.maxImagePixels);
-      const outputFile = await this.store(image, options, output);
-      return { status: 'PROCESSED', outputFile, bytesIn, bytesOut: output.length, error: null };
+      const type = checkImageType(input);
+      const result = await transformImage(input, options, this.settings.maxImagePixels);
+      const extension = EXTENSIONS[options.format];
+      const thumbnails: Record<string, string> = {};
+      for (const { name, bytes } of result.thumbnails) {
+        thumbnails[name] = await this.store(
+          `${image.outputName}.${name}.${extension}`,
+          image,
+          bytes,
+        );
+      }
+      const outputFile = await this.store(`${image.outputName}.${extension}`, image, result.output);
+      return {
+        status: 'PROCESSED',
+        outputFile,
+        thumbnails,
+        bytesIn,
+        bytesOut: result.output.length,
+        metadata: {
+          width: result.width,
+          height: result.height,
+          format: options.format,
+          input: { width: result.inputWidth, height: result.inputHeight, format: type },
+          orientation: result.orientation,
+          rotated: result.rotated,
+        },
+        error: null,
+      };
     } catch (err) {
       return {
         status: 'FAILED',
         outputFile: null,
+        thumbnails: {},
         bytesIn,
         bytesOut: null,
+        metadata: null,
         error: describeError(err),
       };
     }
+  }
+
+  /** The fetch stage: a direct upload is read from disk, anything else downloaded. */
+  private fetch(image: ImageRecord, cancel?: AbortSignal): Promise<Buffer> {
+    const { settings } = this;
+    if (isUploadUrl(image.url)) {
+      return readUpload(settings.uploadsDir, image.url, settings.maxImageBytes);
+    }
+    return withRetries(
+      () =>
+        downloadImage(
+          image.url,
+          this.dispatcher,
+          { timeoutMs: settings.downloadTimeoutMs, maxBytes: settings.maxImageBytes },
+          cancel,
+        ),
+      {
+        retries: settings.downloadRetries,
+        baseMs: settings.downloadRetryBaseMs,
+        maxMs: settings.downloadRetryMaxMs,
+      },
+      cancel,
+    );
   }
 
   /**
    * Writes beside the final name and renames, so a crash never leaves a half-written file
    * under a name the results CSV points to, and re-processing replaces rather than adds.
    */
-  private async store(
-    image: ImageRecord,
-    options: TransformOptions,
-    bytes: Buffer,
-  ): Promise<string> {
-    const relative = `${image.requestId}/${image.outputName}.${EXTENSIONS[options.format]}`;
+  private async store(name: string, image: ImageRecord, bytes: Buffer): Promise<string> {
+    const relative = `${image.requestId}/${name}`;
     const target = path.join(this.settings.imagesDir, relative);
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temporary = `${target}.${randomUUID()}.tmp`;

@@ -1,4 +1,5 @@
 import type { OutputFormat } from '../config.js';
+import type { DecodableType } from '../pipeline/image-type.js';
 
 /**
  * RECEIVING is internal: the CSV is still being recorded and the client has no id yet.
@@ -7,12 +8,24 @@ import type { OutputFormat } from '../config.js';
 export type JobStatus = 'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
 export type ImageStatus = 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
 export type WebhookStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+/** `csv`: rows of image URLs uploaded as a CSV; `image`: one image uploaded directly. */
+export type JobKind = 'csv' | 'image';
+
+/** An extra, smaller output of every image of a job: fit inside `width`×`height`. */
+export interface ThumbnailSpec {
+  /** `small`, `medium`, or the box spelled `<width>x<height>`; unique within a job. */
+  name: string;
+  width: number;
+  height: number;
+}
 
 export interface TransformOptions {
   quality: number;
   format: OutputFormat;
   maxWidth: number | null;
   maxHeight: number | null;
+  /** Variants made beside the main output, in the order the client listed them. */
+  thumbnails: ThumbnailSpec[];
 }
 
 /** One call of a job's webhook, as it went. */
@@ -55,6 +68,7 @@ export type WebhookProgress = Pick<
 
 export interface JobRecord {
   id: string;
+  kind: JobKind;
   status: JobStatus;
   createdAt: Date;
   updatedAt: Date;
@@ -92,11 +106,35 @@ export interface ImageRef {
   position: number;
 }
 
+/** What decoding and re-encoding an image found and made. */
+export interface ImageMetadata {
+  /** The main output, as stored: after orientation and any resize. */
+  width: number;
+  height: number;
+  format: OutputFormat;
+  input: {
+    /** As stored in the file, before its EXIF orientation is applied. */
+    width: number;
+    height: number;
+    format: DecodableType;
+  };
+  /** The input's EXIF orientation (1–8), null when it had none. */
+  orientation: number | null;
+  /** Whether the pixels were turned or mirrored upright (orientation 2–8). */
+  rotated: boolean;
+}
+
 export interface ImageRecord {
   requestId: string;
   /** Distinct image within its job: a URL repeated in a job is one image, fetched once. */
   seq: number;
+  /**
+   * Where the input comes from: an http(s) URL to download, or for a direct upload
+   * `upload:<request id>`, the file saved under the uploads directory (see `uploadUrl`).
+   */
   url: string;
+  /** The client's file name of a direct upload; null for an image from a CSV. */
+  originalName: string | null;
   /** Deterministic output name (from the first row and position that used the URL). */
   outputName: string;
   /** Product rows that use this image, so finishing it can advance their progress. */
@@ -105,16 +143,25 @@ export interface ImageRecord {
   owner: string | null;
   leaseUntil: Date | null;
   outputFile: string | null;
+  /** Output file of each thumbnail variant, by variant name; empty until processed. */
+  thumbnails: Record<string, string>;
   bytesIn: number | null;
   bytesOut: number | null;
+  /** Null until processed. */
+  metadata: ImageMetadata | null;
+  /** Time spent fetching and processing the image (the whole pipeline), in ms. */
+  processingMs: number | null;
   error: string | null;
 }
 
 export interface ImageOutcome {
   status: 'PROCESSED' | 'FAILED';
   outputFile: string | null;
+  thumbnails: Record<string, string>;
   bytesIn: number | null;
   bytesOut: number | null;
+  metadata: ImageMetadata | null;
+  processingMs: number | null;
   error: string | null;
 }
 
@@ -142,8 +189,8 @@ export interface JobStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  /** Records a job in RECEIVING state, before its rows arrive. */
-  beginJob(id: string, now: Date): Promise<void>;
+  /** Records a job in RECEIVING state, before its rows arrive; a CSV job unless `kind` says. */
+  beginJob(id: string, now: Date, kind?: JobKind): Promise<void>;
   /** Records one batch of a RECEIVING job's products. */
   addProducts(requestId: string, products: ProductRecord[]): Promise<void>;
   /** Records one batch of a RECEIVING job's distinct images, once all its rows are known. */
@@ -156,9 +203,20 @@ export interface JobStore {
   listAbandonedJobs(before: Date): Promise<string[]>;
 
   getJob(id: string): Promise<JobRecord | null>;
+  /**
+   * Accepted jobs (never RECEIVING) of one kind, newest first (by creation time, then by
+   * id descending so that paging is stable); `total` counts every one.
+   */
+  listJobsByKind(
+    kind: JobKind,
+    offset: number,
+    limit: number,
+  ): Promise<{ total: number; jobs: JobRecord[] }>;
   listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
   listImages(requestId: string): Promise<ImageRecord[]>;
   findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;
+  /** Every image of these jobs, in no particular order. */
+  listImagesOfJobs(requestIds: string[]): Promise<ImageRecord[]>;
 
   /**
    * Atomically takes up to `limit` images that are PENDING, or PROCESSING under an expired

@@ -3,9 +3,11 @@ import { type Collection, type Db, type Filter, type IndexDescription, MongoClie
 import pLimit, { type LimitFunction } from 'p-limit';
 import type {
   AcceptedJob,
+  ImageMetadata,
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  JobKind,
   JobRecord,
   JobStatus,
   JobStore,
@@ -25,6 +27,8 @@ type WebhookDoc = Pick<WebhookState, 'url' | 'status' | 'attempts' | 'lastError'
 
 interface RequestDoc {
   _id: string;
+  /** Absent on jobs recorded before direct uploads existed, which were all CSV jobs. */
+  kind?: JobKind;
   status: JobStatus;
   created_at: Date;
   updated_at: Date;
@@ -67,6 +71,11 @@ interface ImageDoc {
   bytes_in: number | null;
   bytes_out: number | null;
   error: string | null;
+  // Absent on images recorded before direct uploads, thumbnails and metadata existed.
+  original_name?: string | null;
+  thumbnails?: Record<string, string> | null;
+  metadata?: ImageMetadata | null;
+  processing_ms?: number | null;
 }
 
 const ACTIVE: JobStatus[] = ['PENDING', 'PROCESSING'];
@@ -75,6 +84,7 @@ const DEFAULT_OPTIONS: TransformOptions = {
   format: 'jpeg',
   maxWidth: null,
   maxHeight: null,
+  thumbnails: [],
 };
 
 function toWebhook(doc: WebhookDoc): WebhookState {
@@ -93,12 +103,13 @@ function toWebhook(doc: WebhookDoc): WebhookState {
 function toJob(doc: RequestDoc): JobRecord {
   return {
     id: doc._id,
+    kind: doc.kind ?? 'csv',
     status: doc.status,
     createdAt: doc.created_at,
     updatedAt: doc.updated_at,
     completedAt: doc.completed_at,
     baseUrl: doc.base_url,
-    options: doc.options ?? DEFAULT_OPTIONS,
+    options: doc.options ? { ...DEFAULT_OPTIONS, ...doc.options } : DEFAULT_OPTIONS,
     columns: doc.columns,
     webhook: doc.webhook && toWebhook(doc.webhook),
     productsTotal: doc.products_total,
@@ -128,14 +139,18 @@ function toImage(doc: ImageDoc): ImageRecord {
     requestId: doc.request_id,
     seq: doc.seq,
     url: doc.url,
+    originalName: doc.original_name ?? null,
     outputName: doc.output_name,
     refs: doc.refs,
     status: doc.status,
     owner: doc.owner,
     leaseUntil: doc.lease_until,
     outputFile: doc.output_file,
+    thumbnails: doc.thumbnails ?? {},
     bytesIn: doc.bytes_in,
     bytesOut: doc.bytes_out,
+    metadata: doc.metadata ?? null,
+    processingMs: doc.processing_ms ?? null,
     error: doc.error,
   };
 }
@@ -191,6 +206,7 @@ export class MongoJobStore implements JobStore {
     const indexes: Array<[string, IndexDescription]> = [
       ['requests', { key: { status: 1, created_at: 1 }, name: 'status_created' }],
       ['requests', { key: { 'webhook.nextAttemptAt': 1 }, name: 'webhook_due' }],
+      ['requests', { key: { kind: 1, created_at: -1 }, name: 'kind_created' }],
       ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
       ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
       ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
@@ -219,10 +235,11 @@ export class MongoJobStore implements JobStore {
     await this.client.close();
   }
 
-  async beginJob(id: string, now: Date): Promise<void> {
+  async beginJob(id: string, now: Date, kind: JobKind = 'csv'): Promise<void> {
     await this.write(() =>
       this.requests.insertOne({
         _id: id,
+        kind,
         status: 'RECEIVING',
         created_at: now,
         updated_at: now,
@@ -270,6 +287,7 @@ export class MongoJobStore implements JobStore {
             request_id: requestId,
             seq: i.seq,
             url: i.url,
+            original_name: i.originalName,
             output_name: i.outputName,
             refs: i.refs,
             status: i.status,
@@ -277,8 +295,11 @@ export class MongoJobStore implements JobStore {
             lease_until: null,
             claim: null,
             output_file: null,
+            thumbnails: {},
             bytes_in: null,
             bytes_out: null,
+            metadata: null,
+            processing_ms: null,
             error: null,
           })),
           { ordered: false },
@@ -346,6 +367,28 @@ export class MongoJobStore implements JobStore {
     return doc ? toJob(doc) : null;
   }
 
+  async listJobsByKind(
+    kind: JobKind,
+    offset: number,
+    limit: number,
+  ): Promise<{ total: number; jobs: JobRecord[] }> {
+    // A job without a kind is a CSV job recorded before kinds existed.
+    const filter: Filter<RequestDoc> = {
+      ...(kind === 'csv' ? { $or: [{ kind }, { kind: { $exists: false } }] } : { kind }),
+      status: { $ne: 'RECEIVING' },
+    };
+    const [total, docs] = await Promise.all([
+      this.requests.countDocuments(filter),
+      this.requests
+        .find(filter)
+        .sort({ created_at: -1, _id: -1 })
+        .skip(offset)
+        .limit(limit)
+        .toArray(),
+    ]);
+    return { total, jobs: docs.map(toJob) };
+  }
+
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
     const docs = await this.products
       .find({ request_id: requestId })
@@ -367,6 +410,12 @@ export class MongoJobStore implements JobStore {
       .find({ request_id: requestId, seq: { $in: seqs } })
       .sort({ seq: 1 })
       .toArray();
+    return docs.map(toImage);
+  }
+
+  async listImagesOfJobs(requestIds: string[]): Promise<ImageRecord[]> {
+    if (requestIds.length === 0) return [];
+    const docs = await this.images.find({ request_id: { $in: requestIds } }).toArray();
     return docs.map(toImage);
   }
 
@@ -467,8 +516,11 @@ export class MongoJobStore implements JobStore {
           $set: {
             status: outcome.status,
             output_file: outcome.outputFile,
+            thumbnails: outcome.thumbnails,
             bytes_in: outcome.bytesIn,
             bytes_out: outcome.bytesOut,
+            metadata: outcome.metadata,
+            processing_ms: outcome.processingMs,
             error: outcome.error,
             owner: null,
             lease_until: null,

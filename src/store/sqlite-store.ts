@@ -5,6 +5,7 @@ import type {
   AcceptedJob,
   ImageOutcome,
   ImageRecord,
+  JobKind,
   JobRecord,
   JobStatus,
   JobStore,
@@ -17,6 +18,7 @@ import { claimRoundRobin } from './round-robin.js';
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL DEFAULT 'csv',
   status TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
@@ -52,14 +54,18 @@ CREATE TABLE IF NOT EXISTS images (
   request_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   url TEXT NOT NULL,
+  original_name TEXT,
   output_name TEXT NOT NULL,
   refs TEXT NOT NULL,
   status TEXT NOT NULL,
   owner TEXT,
   lease_until INTEGER,
   output_file TEXT,
+  thumbnails TEXT,
   bytes_in INTEGER,
   bytes_out INTEGER,
+  metadata TEXT,
+  processing_ms INTEGER,
   error TEXT,
   PRIMARY KEY (request_id, seq)
 ) WITHOUT ROWID;
@@ -67,8 +73,25 @@ CREATE INDEX IF NOT EXISTS images_claim ON images (request_id, status, seq);
 CREATE INDEX IF NOT EXISTS images_owner ON images (owner, status);
 `;
 
+/**
+ * Columns added after the tables were first released. A database made before them gets
+ * them at `init`, before any index that uses them (`INDEXES`) is created.
+ */
+const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
+  { table: 'jobs', column: 'kind', definition: "TEXT NOT NULL DEFAULT 'csv'" },
+  { table: 'images', column: 'original_name', definition: 'TEXT' },
+  { table: 'images', column: 'thumbnails', definition: 'TEXT' },
+  { table: 'images', column: 'metadata', definition: 'TEXT' },
+  { table: 'images', column: 'processing_ms', definition: 'INTEGER' },
+];
+
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS jobs_kind_created ON jobs (kind, created_at);
+`;
+
 interface JobRow {
   id: string;
+  kind: JobKind;
   status: JobStatus;
   created_at: number;
   updated_at: number;
@@ -100,14 +123,18 @@ interface ImageRow {
   request_id: string;
   seq: number;
   url: string;
+  original_name: string | null;
   output_name: string;
   refs: string;
   status: ImageRecord['status'];
   owner: string | null;
   lease_until: number | null;
   output_file: string | null;
+  thumbnails: string | null;
   bytes_in: number | null;
   bytes_out: number | null;
+  metadata: string | null;
+  processing_ms: number | null;
   error: string | null;
 }
 
@@ -155,12 +182,14 @@ const logJson = (log: WebhookState['log']): string =>
 function toJob(row: JobRow): JobRecord {
   return {
     id: row.id,
+    kind: row.kind,
     status: row.status,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     completedAt: date(row.completed_at),
     baseUrl: row.base_url,
-    options: JSON.parse(row.options),
+    // Jobs recorded before thumbnails existed have none.
+    options: { thumbnails: [], ...JSON.parse(row.options) },
     columns: JSON.parse(row.columns),
     webhook: row.webhook === null ? null : toWebhook(row.webhook),
     productsTotal: row.products_total,
@@ -190,14 +219,18 @@ function toImage(row: ImageRow): ImageRecord {
     requestId: row.request_id,
     seq: row.seq,
     url: row.url,
+    originalName: row.original_name,
     outputName: row.output_name,
     refs: JSON.parse(row.refs),
     status: row.status,
     owner: row.owner,
     leaseUntil: date(row.lease_until),
     outputFile: row.output_file,
+    thumbnails: row.thumbnails === null ? {} : JSON.parse(row.thumbnails),
     bytesIn: row.bytes_in,
     bytesOut: row.bytes_out,
+    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
+    processingMs: row.processing_ms,
     error: row.error,
   };
 }
@@ -237,6 +270,13 @@ export class SqliteJobStore implements JobStore {
 
   async init(): Promise<void> {
     this.db.exec(SCHEMA);
+    for (const { table, column, definition } of ADDED_COLUMNS) {
+      const columns = this.db.pragma(`table_info(${table})`) as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === column)) {
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+      }
+    }
+    this.db.exec(INDEXES);
   }
 
   async ping(): Promise<void> {
@@ -247,10 +287,10 @@ export class SqliteJobStore implements JobStore {
     if (this.db.open) this.db.close();
   }
 
-  async beginJob(id: string, now: Date): Promise<void> {
+  async beginJob(id: string, now: Date, kind: JobKind = 'csv'): Promise<void> {
     this.sql(
-      `INSERT INTO jobs (id, status, created_at, updated_at) VALUES (?, 'RECEIVING', ?, ?)`,
-    ).run(id, now.getTime(), now.getTime());
+      `INSERT INTO jobs (id, kind, status, created_at, updated_at) VALUES (?, ?, 'RECEIVING', ?, ?)`,
+    ).run(id, kind, now.getTime(), now.getTime());
   }
 
   async addProducts(requestId: string, products: ProductRecord[]): Promise<void> {
@@ -277,12 +317,20 @@ export class SqliteJobStore implements JobStore {
 
   async addImages(requestId: string, images: ImageRecord[]): Promise<void> {
     const insert = this.sql(
-      `INSERT INTO images (request_id, seq, url, output_name, refs, status)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO images (request_id, seq, url, original_name, output_name, refs, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.db.transaction(() => {
       for (const i of images) {
-        insert.run(requestId, i.seq, i.url, i.outputName, JSON.stringify(i.refs), i.status);
+        insert.run(
+          requestId,
+          i.seq,
+          i.url,
+          i.originalName,
+          i.outputName,
+          JSON.stringify(i.refs),
+          i.status,
+        );
       }
       this.touch(requestId);
     })();
@@ -342,6 +390,21 @@ export class SqliteJobStore implements JobStore {
     return row ? toJob(row) : null;
   }
 
+  async listJobsByKind(
+    kind: JobKind,
+    offset: number,
+    limit: number,
+  ): Promise<{ total: number; jobs: JobRecord[] }> {
+    const { total } = this.sql(
+      `SELECT COUNT(*) AS total FROM jobs WHERE kind = ? AND status != 'RECEIVING'`,
+    ).get(kind) as { total: number };
+    const rows = this.sql(
+      `SELECT * FROM jobs WHERE kind = ? AND status != 'RECEIVING'
+         ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+    ).all(kind, limit, offset) as JobRow[];
+    return { total, jobs: rows.map(toJob) };
+  }
+
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
     const rows = this.sql(
       'SELECT * FROM products WHERE request_id = ? ORDER BY row LIMIT ? OFFSET ?',
@@ -360,6 +423,13 @@ export class SqliteJobStore implements JobStore {
     const rows = this.sql(
       'SELECT * FROM images WHERE request_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq',
     ).all(requestId, JSON.stringify(seqs)) as ImageRow[];
+    return rows.map(toImage);
+  }
+
+  async listImagesOfJobs(requestIds: string[]): Promise<ImageRecord[]> {
+    const rows = this.sql(
+      'SELECT * FROM images WHERE request_id IN (SELECT value FROM json_each(?))',
+    ).all(JSON.stringify(requestIds)) as ImageRow[];
     return rows.map(toImage);
   }
 
@@ -429,8 +499,8 @@ export class SqliteJobStore implements JobStore {
     now: Date,
   ): Promise<JobRecord | null> {
     const finish = this.sql(
-      `UPDATE images SET status = ?, output_file = ?, bytes_in = ?, bytes_out = ?, error = ?,
-         owner = NULL, lease_until = NULL
+      `UPDATE images SET status = ?, output_file = ?, thumbnails = ?, bytes_in = ?, bytes_out = ?,
+         metadata = ?, processing_ms = ?, error = ?, owner = NULL, lease_until = NULL
        WHERE request_id = ? AND seq = ? AND status = 'PROCESSING' AND owner = ?
        RETURNING refs`,
     );
@@ -447,8 +517,11 @@ export class SqliteJobStore implements JobStore {
       const image = finish.get(
         outcome.status,
         outcome.outputFile,
+        JSON.stringify(outcome.thumbnails),
         outcome.bytesIn,
         outcome.bytesOut,
+        outcome.metadata === null ? null : JSON.stringify(outcome.metadata),
+        outcome.processingMs,
         outcome.error,
         requestId,
         seq,

@@ -3,9 +3,11 @@ import type {
   AcceptedJob,
   ImageOutcome,
   ImageRecord,
+  JobKind,
   JobRecord,
   JobStore,
   ProductRecord,
+  TransformOptions,
   WebhookAttempt,
   WebhookProgress,
   WebhookState,
@@ -43,7 +45,16 @@ export type MakeStore = (location?: string) => Promise<StoreHandle>;
 const T0 = new Date('2024-03-01T10:00:00.000Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
-const OPTIONS = { quality: 70, format: 'webp', maxWidth: 800, maxHeight: null } as const;
+const OPTIONS: TransformOptions = {
+  quality: 70,
+  format: 'webp',
+  maxWidth: 800,
+  maxHeight: null,
+  thumbnails: [
+    { name: 'small', width: 128, height: 128 },
+    { name: '300x200', width: 300, height: 200 },
+  ],
+};
 const COLUMNS = ['Serial Number', 'Product Name', 'Input Image Urls', 'Notes'];
 // Text that a naive serialisation (CSV-ish joins, unescaped JSON) would mangle.
 const AWKWARD = 'note, with "quotes"\nand a line break — ünïcödé';
@@ -70,14 +81,18 @@ function build(id: string, rows: string[][]): Seeded {
           requestId: id,
           seq: images.size + 1,
           url,
+          originalName: null,
           outputName: `${row}-${position + 1}`,
           refs: [],
           status: 'PENDING',
           owner: null,
           leaseUntil: null,
           outputFile: null,
+          thumbnails: {},
           bytesIn: null,
           bytesOut: null,
+          metadata: null,
+          processingMs: null,
           error: null,
         };
         images.set(url, image);
@@ -105,7 +120,7 @@ const distinct = (id: string, count: number): string[][] =>
 
 function acceptance(seeded: Seeded, webhookUrl: string | null = null): AcceptedJob {
   return {
-    options: { ...OPTIONS },
+    options: { ...OPTIONS, thumbnails: OPTIONS.thumbnails.map((spec) => ({ ...spec })) },
     baseUrl: 'http://files.test',
     columns: [...COLUMNS],
     webhookUrl,
@@ -116,6 +131,8 @@ function acceptance(seeded: Seeded, webhookUrl: string | null = null): AcceptedJ
 
 interface SeedOptions {
   createdAt?: Date;
+  /** Given to beginJob; the store's default (a CSV job) when absent. */
+  kind?: JobKind;
   /** When false the job stays RECEIVING. */
   accept?: boolean;
   webhookUrl?: string | null;
@@ -126,10 +143,10 @@ async function seed(
   store: JobStore,
   id: string,
   rows: string[][],
-  { createdAt = T0, accept = true, webhookUrl = null }: SeedOptions = {},
+  { createdAt = T0, accept = true, webhookUrl = null, kind }: SeedOptions = {},
 ): Promise<Seeded> {
   const seeded = build(id, rows);
-  await store.beginJob(id, createdAt);
+  await store.beginJob(id, createdAt, kind);
   // Two product batches and two image batches, so nothing relies on a single batch.
   // No empty batches: adding rows counts as activity (see listAbandonedJobs), and a job
   // seeded without rows must stay untouched since its creation.
@@ -172,15 +189,28 @@ const keysOf = (images: ImageRecord[]): string[] =>
 const processed = (seq: number): ImageOutcome => ({
   status: 'PROCESSED',
   outputFile: `out/${seq}.webp`,
+  thumbnails: { small: `out/${seq}.small.webp`, '300x200': `out/${seq}.300x200.webp` },
   bytesIn: 1000 + seq,
   bytesOut: 100 + seq,
+  metadata: {
+    width: 600 + seq,
+    height: 800,
+    format: 'webp',
+    input: { width: 1200, height: 1600 + seq, format: 'jpeg' },
+    orientation: 6,
+    rotated: true,
+  },
+  processingMs: 40 + seq,
   error: null,
 });
 const failed = (error: string): ImageOutcome => ({
   status: 'FAILED',
   outputFile: null,
+  thumbnails: {},
   bytesIn: null,
   bytesOut: null,
+  metadata: null,
+  processingMs: 7,
   error,
 });
 
@@ -213,6 +243,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const { options: _options, columns: _columns, baseUrl: _baseUrl, ...rest } = job;
       t.strictSame(rest, {
         id: 'job-a',
+        kind: 'csv',
         status: 'RECEIVING',
         createdAt: T0,
         updatedAt: T0,
@@ -240,6 +271,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const { updatedAt, ...rest } = a;
       t.strictSame(rest, {
         id: 'job-a',
+        kind: 'csv',
         status: 'PENDING',
         createdAt: T0,
         completedAt: null,
@@ -285,7 +317,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const seeded = await seed(store, 'job-a', distinct('job-a', 2));
       const before = await mustGetJob(store, 'job-a');
       const other: AcceptedJob = {
-        options: { quality: 10, format: 'png', maxWidth: null, maxHeight: 5 },
+        options: { quality: 10, format: 'png', maxWidth: null, maxHeight: 5, thumbnails: [] },
         baseUrl: 'http://elsewhere.test',
         columns: ['x'],
         webhookUrl: 'https://hooks.test/late',
@@ -384,6 +416,79 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       );
       t.strictSame(await store.findImages('job-a', []), []);
       t.strictSame(await store.findImages('no-such-job', [1]), []);
+    });
+
+    t.test('a job keeps its kind; listJobsByKind pages one kind, newest first', async (t) => {
+      const store = await open(t);
+      await seed(store, 'csv-old', distinct('csv-old', 1), { createdAt: at(0) });
+      await seed(store, 'image-1', distinct('image-1', 1), { createdAt: at(1), kind: 'image' });
+      await seed(store, 'image-3', distinct('image-3', 1), { createdAt: at(3), kind: 'image' });
+      await seed(store, 'csv-new', distinct('csv-new', 1), { createdAt: at(4), kind: 'csv' });
+      // Created at the same moment: the id breaks the tie, descending.
+      await seed(store, 'image-2a', distinct('image-2a', 1), { createdAt: at(2), kind: 'image' });
+      await seed(store, 'image-2b', distinct('image-2b', 1), { createdAt: at(2), kind: 'image' });
+      await seed(store, 'image-rx', distinct('image-rx', 1), {
+        createdAt: at(5),
+        kind: 'image',
+        accept: false,
+      });
+
+      t.equal((await mustGetJob(store, 'image-1')).kind, 'image');
+      t.equal((await mustGetJob(store, 'csv-old')).kind, 'csv', 'csv by default');
+      t.equal((await mustGetJob(store, 'image-rx')).kind, 'image', 'from beginJob on');
+
+      const ids = async (kind: JobKind, offset: number, limit: number) => {
+        const page = await store.listJobsByKind(kind, offset, limit);
+        return { total: page.total, ids: page.jobs.map((job) => job.id) };
+      };
+      t.strictSame(await ids('image', 0, 10), {
+        total: 4,
+        ids: ['image-3', 'image-2b', 'image-2a', 'image-1'],
+      });
+      t.strictSame(await ids('image', 1, 2), { total: 4, ids: ['image-2b', 'image-2a'] });
+      t.strictSame(await ids('image', 4, 2), { total: 4, ids: [] });
+      t.strictSame(await ids('csv', 0, 10), { total: 2, ids: ['csv-new', 'csv-old'] });
+      const [first] = (await store.listJobsByKind('image', 0, 1)).jobs;
+      t.strictSame(first, await store.getJob('image-3'), 'whole job records');
+    });
+
+    t.test('listImagesOfJobs returns every image of the jobs asked for', async (t) => {
+      const store = await open(t);
+      const a = await seed(store, 'job-a', distinct('job-a', 2));
+      const b = await seed(store, 'job-b', distinct('job-b', 1), { createdAt: at(1) });
+      await seed(store, 'job-c', distinct('job-c', 1), { createdAt: at(2) });
+      const found = await store.listImagesOfJobs(['job-b', 'job-a', 'no-such-job']);
+      t.strictSame(
+        [...found].sort((x, y) => x.requestId.localeCompare(y.requestId) || x.seq - y.seq),
+        [...a.images, ...b.images],
+      );
+      t.strictSame(await store.listImagesOfJobs([]), []);
+    });
+
+    t.test('an image keeps the original name of a direct upload', async (t) => {
+      const store = await open(t);
+      const image: ImageRecord = {
+        requestId: 'job-a',
+        seq: 1,
+        url: 'upload:job-a',
+        originalName: AWKWARD,
+        outputName: 'image',
+        refs: [],
+        status: 'PENDING',
+        owner: null,
+        leaseUntil: null,
+        outputFile: null,
+        thumbnails: {},
+        bytesIn: null,
+        bytesOut: null,
+        metadata: null,
+        processingMs: null,
+        error: null,
+      };
+      await store.beginJob('job-a', T0, 'image');
+      await store.addImages('job-a', [image]);
+      t.strictSame(await store.listImages('job-a'), [image]);
+      t.strictSame(await store.findImages('job-a', [1]), [image]);
     });
 
     t.test('claimImages', async (t) => {
