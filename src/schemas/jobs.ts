@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { ImageMetadata } from './images.js';
 
 const JobStatus = Type.Union([
   Type.Literal('PENDING'),
@@ -22,6 +23,9 @@ export const UploadAccepted = Type.Object({
 
 export const JobStatusResponse = Type.Object({
   request_id: Type.String(),
+  kind: Type.Union([Type.Literal('csv'), Type.Literal('image')], {
+    description: '`csv` for a POST /upload job, `image` for a POST /images upload',
+  }),
   status: JobStatus,
   created_at: Timestamp,
   updated_at: Timestamp,
@@ -97,6 +101,12 @@ export const ProductsResponse = Type.Object({
           bytes_in: Type.Union([Type.Integer(), Type.Null()]),
           bytes_out: Type.Union([Type.Integer(), Type.Null()]),
           error: Type.Union([Type.String(), Type.Null()]),
+          metadata: Type.Union([ImageMetadata, Type.Null()]),
+          thumbnails: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]), {
+            description:
+              'URL of each thumbnail the upload asked for (`thumbnails=`), by size; null until processed',
+            examples: [{ small: 'http://127.0.0.1:8000/processed_images/0b7c…/1-1.small.jpg' }],
+          }),
         }),
       ),
     }),

@@ -2,14 +2,42 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { downloadUrl, imageUrl } from '../../domain/urls.js';
 import { ErrorResponse, RequestIdParams } from '../../schemas/common.js';
 import { JobStatusResponse, ProductsQuery, ProductsResponse } from '../../schemas/jobs.js';
-import type { JobRecord } from '../../store/job-store.js';
+import type { ImageRecord, JobRecord } from '../../store/job-store.js';
 
 const NOT_FOUND = { error: 'Request not found' };
+
+/** An image's `metadata` as the API shows it; null until it is processed. */
+export function metadataView(image: ImageRecord) {
+  const { metadata } = image;
+  if (image.status !== 'PROCESSED' || metadata === null) return null;
+  return {
+    width: metadata.width,
+    height: metadata.height,
+    format: metadata.format,
+    input: { ...metadata.input },
+    orientation: metadata.orientation,
+    rotated: metadata.rotated,
+    bytes_in: image.bytesIn,
+    bytes_out: image.bytesOut,
+    processing_ms: image.processingMs,
+  };
+}
+
+/** The URL of each thumbnail the job asked for, by name; null until the image has it. */
+export function thumbnailUrls(job: JobRecord, image: ImageRecord | undefined) {
+  const urls: Record<string, string | null> = {};
+  for (const { name } of job.options.thumbnails) {
+    const file = image?.status === 'PROCESSED' ? image.thumbnails[name] : undefined;
+    urls[name] = file === undefined ? null : imageUrl(job.baseUrl, file);
+  }
+  return urls;
+}
 
 export function statusView(job: JobRecord) {
   const done = job.imagesProcessed + job.imagesFailed;
   return {
     request_id: job.id,
+    kind: job.kind,
     status: job.status === 'RECEIVING' ? ('PENDING' as const) : job.status,
     created_at: job.createdAt.toISOString(),
     updated_at: job.updatedAt.toISOString(),
@@ -92,6 +120,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
               bytes_in: image?.bytesIn ?? null,
               bytes_out: image?.bytesOut ?? null,
               error: image?.error ?? null,
+              metadata: image === undefined ? null : metadataView(image),
+              thumbnails: thumbnailUrls(job, image),
             };
           });
           return {
