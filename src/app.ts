@@ -7,6 +7,7 @@ import staticFiles from './plugins/external/static.js';
 import underPressure from './plugins/external/under-pressure.js';
 import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
+import imageRoutes from './routes/images/index.js';
 import rootRoutes from './routes/root/index.js';
 import statusRoutes from './routes/status/index.js';
 import uploadRoutes from './routes/upload/index.js';
@@ -31,7 +32,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     if (error.validation) {
       const message =
         error.validationContext === 'params'
-          ? 'Malformed request id: expected the UUID returned by POST /upload'
+          ? 'Malformed request id: expected the UUID returned by POST /upload or POST /images'
           : `Invalid ${error.validationContext}: ${error.message}`;
       return reply.code(400).send({ error: message });
     }
@@ -59,5 +60,6 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(uploadRoutes);
   await app.register(statusRoutes);
   await app.register(downloadRoutes);
+  await app.register(imageRoutes);
   return app;
 }

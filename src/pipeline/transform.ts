@@ -3,6 +3,12 @@ import type { TransformOptions } from '../store/job-store.js';
 import { ImageError } from './image-error.js';
 
 export const EXTENSIONS = { jpeg: 'jpg', webp: 'webp', avif: 'avif', png: 'png' } as const;
+export const CONTENT_TYPES = {
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  png: 'image/png',
+} as const;
 
 export interface Transformed {
   /** The main output, encoded. */
@@ -66,25 +72,31 @@ export async function transformImage(
  * asked for, is kept as raw pixels (at most MAX_THUMBNAIL_DIMENSION² of them), and each
  * variant is resized from that and encoded. Fitting inside a smaller box from the larger
  * fit gives the same size as fitting the original, since both keep the aspect ratio.
+ *
+ * A box is first cut down to max_width × max_height, so that no thumbnail is larger than
+ * the main output: fitting the original inside the smaller of the two boxes gives what
+ * fitting the main output inside the thumbnail's box would.
  */
 async function makeThumbnails(
   open: () => Sharp,
   options: TransformOptions,
 ): Promise<Transformed['thumbnails']> {
   if (options.thumbnails.length === 0) return [];
-  const width = Math.max(...options.thumbnails.map((spec) => spec.width));
-  const height = Math.max(...options.thumbnails.map((spec) => spec.height));
+  const boxes = options.thumbnails.map((spec) => ({
+    name: spec.name,
+    width: Math.min(spec.width, options.maxWidth ?? spec.width),
+    height: Math.min(spec.height, options.maxHeight ?? spec.height),
+  }));
+  const width = Math.max(...boxes.map((box) => box.width));
+  const height = Math.max(...boxes.map((box) => box.height));
   const { data, info } = await fitInside(open().rotate(), width, height)
     .raw()
     .toBuffer({ resolveWithObject: true });
   const raw = { raw: { width: info.width, height: info.height, channels: info.channels } };
   const thumbnails: Transformed['thumbnails'] = [];
-  for (const spec of options.thumbnails) {
-    const bytes = await encode(
-      fitInside(sharp(data, raw), spec.width, spec.height),
-      options,
-    ).toBuffer();
-    thumbnails.push({ name: spec.name, bytes });
+  for (const box of boxes) {
+    const resized = fitInside(sharp(data, raw), box.width, box.height);
+    thumbnails.push({ name: box.name, bytes: await encode(resized, options).toBuffer() });
   }
   return thumbnails;
 }

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { ProblemDetail } from './common.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -167,5 +168,29 @@ export const ImageNotFound = Type.Object(
   {
     description: 'No direct upload has this id',
     examples: [{ status: 'not_found', error: 'Image not found' }],
+  },
+);
+
+export const ImageUploadRejected = Type.Object(
+  {
+    error: Type.String(),
+    details: Type.Optional(
+      Type.Array(ProblemDetail, { description: 'Each problem with the form, by field' }),
+    ),
+  },
+  {
+    description: 'A malformed upload: no file, an empty one, or invalid options or query',
+    examples: [
+      {
+        error: 'Invalid upload options',
+        details: [
+          {
+            row: null,
+            column: 'quality',
+            message: 'must be a whole number from 1 to 100 (got "0")',
+          },
+        ],
+      },
+    ],
   },
 );
