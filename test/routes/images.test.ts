@@ -382,5 +382,15 @@ t.test('wait=true gives up after IMAGE_WAIT_MS and answers 202', async (t) => {
 
   const res = await uploadImage(busy.url, jpeg, { query: '?wait=true' });
   t.equal(res.status, 202);
-  t.match(res.body, { status: 'processing', metadata: null, output_url: null });
+  const waiting = res.body as UploadedImageBody;
+  t.match(waiting, { status: 'processing', metadata: null, output_url: null });
+
+  // The upload is kept on disk and in the store: a restart with room in the pool does it.
+  const again = await busy.restart({ CONCURRENCY: '4' }, { stopDeadlineMs: 100 });
+  t.teardown(() => again.close({ stopDeadlineMs: 100 }));
+  const image = await waitForImage(again.url, waiting.id);
+  t.match(image, {
+    status: 'processed',
+    metadata: { input: { width: 1600, height: 1200 }, bytes_in: jpeg.length },
+  });
 });
