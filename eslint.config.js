@@ -19,5 +19,6 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  { files: ['web/**/*.ts'], languageOptions: { globals: { ...globals.browser } } },
   prettier,
 );

@@ -46,7 +46,11 @@ export interface Config {
   maxRows: number;
   maxUrlsPerRow: number;
   leaseMs: number;
+  /** Finished jobs are deleted, with their files, this many days after they completed; null keeps them. */
+  retentionDays: number | null;
   logLevel: string;
+  /** Pretty log lines (NODE_ENV=development) instead of JSON. */
+  logPretty: boolean;
   allowPrivateNetworks: boolean;
   /** `host:port` entries (normalised) that downloads and webhooks may reach whatever their address. */
   outboundAllowlist: string[];
@@ -78,6 +82,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, `must be between ${min} and ${max} (got ${value})`);
   }
   return value;
+}
+
+function optionalInteger(env: Env, name: string, min: number, max: number): number | null {
+  return read(env, name) === undefined ? null : integer(env, name, min, min, max);
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -189,7 +197,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxRows: integer(env, 'MAX_ROWS', 100_000, 1, 10_000_000),
     maxUrlsPerRow: integer(env, 'MAX_URLS_PER_ROW', 50, 1, 10_000),
     leaseMs: integer(env, 'LEASE_MS', 30_000, 500, 3_600_000),
+    retentionDays: optionalInteger(env, 'RETENTION_DAYS', 1, 36_500),
     logLevel,
+    logPretty: read(env, 'NODE_ENV') === 'development',
     allowPrivateNetworks: boolean(env, 'ALLOW_PRIVATE_NETWORKS', false),
     outboundAllowlist: allowlist(env, 'OUTBOUND_ALLOWLIST'),
   };

@@ -1,21 +1,5 @@
-/**
- * The process entry point. libuv sizes its threadpool once, on first use, and loading an ES
- * module already uses it; so the size has to be settled here, in a CommonJS file that runs
- * before any ES module is read, and the service itself is loaded after.
- *
- * Every image being re-encoded holds a threadpool thread for the whole libvips call, and
- * libuv's default of 4 threads would cap the pool's CONCURRENCY at 4 and queue file writes
- * and DNS lookups behind the codec. CONCURRENCY + 4 leaves room for both. An explicit
- * UV_THREADPOOL_SIZE always wins; a malformed CONCURRENCY is reported by the config loader.
- * (Under tsx, as in `npm run dev`, the loader has already started the pool: no effect there.)
- */
-const DEFAULT_CONCURRENCY = 8; // config.ts's default for CONCURRENCY
-const RESERVED_THREADS = 4;
+/** The service's process entry (`npm start`): sizes libuv's threadpool, then loads the server. */
+import { sizeThreadpool } from './threadpool.cjs';
 
-if (!process.env.UV_THREADPOOL_SIZE) {
-  const concurrency = Number.parseInt(process.env.CONCURRENCY ?? '', 10);
-  const base = Number.isInteger(concurrency) && concurrency > 0 ? concurrency : DEFAULT_CONCURRENCY;
-  process.env.UV_THREADPOOL_SIZE = String(Math.min(base + RESERVED_THREADS, 1024));
-}
-
+sizeThreadpool(process.env);
 void import('./server.js');

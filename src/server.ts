@@ -1,6 +1,6 @@
-import pino from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
 import { createServices } from './services.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = pino({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, pretty: config.logPretty });
   const services = await createServices(config, log);
   const app = await buildApp(services, log);
   await services.start();

@@ -36,13 +36,15 @@ t.test('defaults', async (t) => {
     maxRows: 100_000,
     maxUrlsPerRow: 50,
     leaseMs: 30_000,
+    retentionDays: null,
     logLevel: 'info',
+    logPretty: false,
     allowPrivateNetworks: false,
     outboundAllowlist: [],
   };
   t.strictSame(loadConfig({}), expected);
   t.strictSame(
-    loadConfig({ PORT: '', LOG_LEVEL: '  ', MONGODB_URI: '' }),
+    loadConfig({ PORT: '', LOG_LEVEL: '  ', MONGODB_URI: '', RETENTION_DAYS: '' }),
     expected,
     'blank is unset',
   );
@@ -84,7 +86,9 @@ t.test('valid values', async (t) => {
     MAX_ROWS: '1',
     MAX_URLS_PER_ROW: '10000',
     LEASE_MS: '500',
+    RETENTION_DAYS: ' 30 ',
     LOG_LEVEL: 'silent',
+    NODE_ENV: 'development',
     ALLOW_PRIVATE_NETWORKS: 'yes',
     OUTBOUND_ALLOWLIST: ' 127.0.0.1:8080, Images.Internal:443 ,,[::1]:80',
   });
@@ -119,12 +123,16 @@ t.test('valid values', async (t) => {
     maxRows: 1,
     maxUrlsPerRow: 10_000,
     leaseMs: 500,
+    retentionDays: 30,
     logLevel: 'silent',
+    logPretty: true,
     allowPrivateNetworks: true,
     outboundAllowlist: ['127.0.0.1:8080', 'images.internal:443', '[::1]:80'],
   });
   t.equal(loadConfig({ PORT: '0' }).port, 0, 'port 0 (any free port) is allowed');
+  t.equal(loadConfig({ NODE_ENV: 'production' }).logPretty, false, 'JSON logs but in development');
   t.equal(loadConfig({ PORT: '65535' }).port, 65535);
+  t.equal(loadConfig({ RETENTION_DAYS: '1' }).retentionDays, 1, 'a day at least');
   t.equal(
     loadConfig({ MONGODB_URI: 'mongodb://localhost:27017' }).mongodbUri,
     'mongodb://localhost:27017',
@@ -180,6 +188,10 @@ t.test('each invalid variable throws a ConfigError naming it', async (t) => {
     ['WEBHOOK_RETRY_MAX_MS', '604800001', /between 10 and 604800000/],
     ['WEBHOOK_RETRY_MAX_MS', '999', /must be at least WEBHOOK_RETRY_BASE_MS \(1000\) \(got 999\)/],
     ['MAX_ROWS', '0', /between 1 and 10000000/],
+    ['RETENTION_DAYS', '0', /between 1 and 36500 \(got 0\)/],
+    ['RETENTION_DAYS', '36501', /between 1 and 36500/],
+    ['RETENTION_DAYS', '7.5', /whole number/],
+    ['RETENTION_DAYS', 'forever', /whole number \(got "forever"\)/],
     ['MAX_URLS_PER_ROW', 'many', /whole number/],
     ['DOWNLOAD_TIMEOUT_MS', '99', /between 100 and 600000/],
     ['MAX_IMAGE_BYTES', '1023', /between 1024/],

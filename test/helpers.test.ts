@@ -10,9 +10,7 @@ async function fetchBytes(url: string): Promise<{ res: Response; body: Buffer }>
 }
 
 t.test('image generators', async (t) => {
-  const started = performance.now();
   const big = await makeJpeg(1600, 1200, 5);
-  t.ok(performance.now() - started < 1000, '1600x1200 JPEG is generated in under a second');
   t.ok(big.length > 200_000, `big JPEG does not compress trivially (${big.length} bytes)`);
 
   t.ok((await makeJpeg(64, 48, 9)).equals(await makeJpeg(64, 48, 9)), 'same seed, same bytes');

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { detectImageType } from '../pipeline/image-type.js';
 import { uploadFile, uploadUrl } from '../pipeline/upload-source.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
+import { jobLog } from './job-log.js';
 
 /** What a direct upload may be: the formats libvips decodes here, by content. */
 export const UPLOADABLE_TYPES = ['jpeg', 'png', 'webp', 'avif', 'gif', 'tiff'] as const;
@@ -128,21 +129,22 @@ export class ImageUploads {
       await this.discard(received);
       throw err;
     }
-    this.log.info({ requestId: id, bytes: received.bytes, type: received.type }, 'image accepted');
+    jobLog(this.log, id).info({ bytes: received.bytes, type: received.type }, 'image accepted');
     this.onAccepted();
   }
 
   /** A direct upload by id; null for an unknown id and for a CSV job's. */
   async get(id: string): Promise<UploadedImage | null> {
     const job = await this.store.getJob(id);
-    if (job === null || job.kind !== 'image' || job.status === 'RECEIVING') return null;
+    if (job === null || job.kind !== 'image') return null;
+    if (job.status === 'RECEIVING' || job.status === 'DELETING') return null;
     const [image] = await this.store.findImages(id, [1]);
     return image === undefined ? null : { job, image };
   }
 
   /** Direct uploads, newest first. */
   async list(offset: number, limit: number): Promise<{ total: number; items: UploadedImage[] }> {
-    const { total, jobs } = await this.store.listJobsByKind('image', offset, limit);
+    const { total, jobs } = await this.store.listJobs({ kind: 'image' }, offset, limit);
     const images = new Map(
       (await this.store.listImagesOfJobs(jobs.map((job) => job.id))).map((i) => [i.requestId, i]),
     );

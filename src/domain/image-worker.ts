@@ -3,22 +3,27 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
 import { isUploadUrl } from '../pipeline/upload-source.js';
-import type {
-  ImageOutcome,
-  ImageRecord,
-  JobRecord,
-  JobStore,
-  TransformOptions,
-} from '../store/job-store.js';
+import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
+import { removeOutputImage } from './job-files.js';
+import { jobLog } from './job-log.js';
+import type { ImageTally } from './stats.js';
 
 export interface WorkerSettings {
+  /** Where the pipeline writes output images, so an image of a deleted job can be removed. */
+  imagesDir: string;
   concurrency: number;
   /** Images from one host in the pool at once; the rest wait without taking a slot. */
   perHostConcurrency: number;
   leaseMs: number;
   /** How often to look for work nobody told us about (expired leases, other processes). */
   idlePollMs: number;
+}
+
+/** A job's images dispatched to the pool and not yet settled, and the switch that abandons them. */
+interface JobRuns {
+  cancel: AbortController;
+  runs: Set<Promise<void>>;
 }
 
 /**
@@ -35,6 +40,7 @@ export class ImageWorker {
   private waitingForHost = 0;
   private readonly options = new Map<string, TransformOptions>();
   private readonly started = new Set<string>();
+  private readonly jobRuns = new Map<string, JobRuns>();
   private inFlight = 0;
   /** Aborted when a stop runs out of time: in-flight downloads end, outcomes are dropped. */
   private readonly shutdown = new AbortController();
@@ -51,12 +57,24 @@ export class ImageWorker {
     private readonly settings: WorkerSettings,
     private readonly log: Logger,
     private readonly onJobDone: (job: JobRecord) => Promise<void>,
+    /** Counts the outcomes this worker records, for the since-start statistics. */
+    private readonly tally: ImageTally,
   ) {
     this.limit = pLimit(settings.concurrency);
   }
 
   get activeCount(): number {
     return this.inFlight;
+  }
+
+  /** Images in the pool's slots: being downloaded or encoded now. */
+  get runningCount(): number {
+    return this.limit.activeCount;
+  }
+
+  /** Images claimed and waiting for a pool slot, or for their host's turn. */
+  get queuedCount(): number {
+    return this.inFlight - this.limit.activeCount;
   }
 
   start(): void {
@@ -73,6 +91,21 @@ export class ImageWorker {
   /** New work may be waiting: look now rather than at the next poll. */
   wake(): void {
     this.alarm.wake();
+  }
+
+  /**
+   * Abandons a job's images in this process (the job is being deleted): those waiting for a
+   * slot are skipped, downloads in flight are aborted, and no outcome of the job is recorded
+   * from here on. Other jobs' images go on as before. Resolves once none of the job's images
+   * is running here any more, so no file of it is written after that.
+   */
+  async cancelJob(id: string): Promise<void> {
+    this.options.delete(id);
+    this.started.delete(id);
+    const job = this.jobRuns.get(id);
+    if (!job) return;
+    job.cancel.abort();
+    await Promise.allSettled([...job.runs]);
   }
 
   /**
@@ -146,21 +179,22 @@ export class ImageWorker {
       });
     }
     this.inFlight++;
-    const run = () => this.limit(() => this.run(image));
+    const job = this.runsOf(image.requestId);
+    const start = () => this.limit(() => this.run(image, job.cancel.signal));
     // A direct upload is read from disk: no origin to spare, so no host limit to wait on.
     const host = isUploadUrl(image.url) ? null : new URL(image.url).host;
     const hostLimit = host === null ? null : this.hostLimit(host);
     if (hostLimit !== null) this.waitingForHost++;
-    const running =
+    const run: Promise<void> = (
       hostLimit === null
-        ? run()
+        ? start()
         : hostLimit(() => {
             this.waitingForHost--;
-            return run();
-          });
-    running
+            return start();
+          })
+    )
       .catch((err: unknown) =>
-        this.log.error({ err, requestId: image.requestId, seq: image.seq }, 'image run failed'),
+        jobLog(this.log, image.requestId).error({ err, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
         // A limiter per host ever seen would grow without end in a long-lived process;
@@ -168,10 +202,24 @@ export class ImageWorker {
         if (host !== null && hostLimit?.activeCount === 0 && hostLimit.pendingCount === 0) {
           this.hostLimits.delete(host);
         }
+        job.runs.delete(run);
+        if (job.runs.size === 0 && this.jobRuns.get(image.requestId) === job) {
+          this.jobRuns.delete(image.requestId);
+        }
         this.inFlight--;
         if (this.inFlight === 0) this.settleIdle?.();
         this.wake();
       });
+    job.runs.add(run);
+  }
+
+  private runsOf(requestId: string): JobRuns {
+    let job = this.jobRuns.get(requestId);
+    if (!job) {
+      job = { cancel: new AbortController(), runs: new Set() };
+      this.jobRuns.set(requestId, job);
+    }
+    return job;
   }
 
   private hostLimit(host: string): LimitFunction {
@@ -183,18 +231,19 @@ export class ImageWorker {
     return limit;
   }
 
-  private async run(image: ImageRecord): Promise<void> {
+  private async run(image: ImageRecord, cancelled: AbortSignal): Promise<void> {
     // Claimed but not started when a stop began: left for releaseImages to hand back.
-    if (!this.running) return;
-    const options = await this.jobOptions(image.requestId);
+    if (!this.running || cancelled.aborted) return;
+    const options = await this.jobOptions(image.requestId, cancelled);
     if (options === null) return;
     const started = performance.now();
-    const result = await this.pipeline.process(image, options, this.shutdown.signal);
-    const outcome: ImageOutcome = {
-      ...result,
-      processingMs: Math.round(performance.now() - started),
-    };
-    if (this.shutdown.signal.aborted) return;
+    const result = await this.pipeline.process(
+      image,
+      options,
+      AbortSignal.any([this.shutdown.signal, cancelled]),
+    );
+    if (this.shutdown.signal.aborted || cancelled.aborted) return;
+    const outcome = { ...result, processingMs: Math.round(performance.now() - started) };
     const job = await this.store.finishImage(
       image.requestId,
       image.seq,
@@ -202,18 +251,49 @@ export class ImageWorker {
       outcome,
       new Date(),
     );
-    this.log.debug(
-      { requestId: image.requestId, seq: image.seq, status: outcome.status, error: outcome.error },
+    jobLog(this.log, image.requestId).debug(
+      { seq: image.seq, status: outcome.status, error: outcome.error },
       'image finished',
     );
-    if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
+    if (job) this.tally.record(outcome);
+    if (job === null || job.status === 'DELETING') {
+      const files = [outcome.outputFile, ...Object.values(outcome.thumbnails)];
+      await this.discardIfDeleted(
+        image,
+        files.filter((file) => file !== null),
+        job,
+      );
+      return;
+    }
+    if (job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
       this.options.delete(job.id);
       this.started.delete(job.id);
       await this.onJobDone(job);
     }
   }
 
-  private async jobOptions(requestId: string): Promise<TransformOptions | null> {
+  /**
+   * The image (and its thumbnails) was written but its job was deleted meanwhile, perhaps
+   * from another process after it removed the job's files, so the files go too. A null
+   * answer from the store can also mean another worker took the image over; its job is then
+   * still there, and so are the files, which that worker writes under the same names.
+   */
+  private async discardIfDeleted(
+    image: ImageRecord,
+    files: string[],
+    finished: JobRecord | null,
+  ): Promise<void> {
+    if (files.length === 0) return;
+    const job = finished ?? (await this.store.getJob(image.requestId));
+    if (job !== null && job.status !== 'DELETING') return;
+    for (const file of files) await removeOutputImage(this.settings.imagesDir, file);
+    jobLog(this.log, image.requestId).info({ seq: image.seq }, 'image of a deleted job dropped');
+  }
+
+  private async jobOptions(
+    requestId: string,
+    cancelled: AbortSignal,
+  ): Promise<TransformOptions | null> {
     if (!this.started.has(requestId)) {
       this.started.add(requestId);
       await this.store.markJobProcessing(requestId, new Date());
@@ -221,10 +301,12 @@ export class ImageWorker {
     const cached = this.options.get(requestId);
     if (cached) return cached;
     const job = await this.store.getJob(requestId);
-    if (!job) {
-      this.log.warn({ requestId }, 'image claimed for a job that no longer exists');
+    if (!job || job.status === 'DELETING') {
+      jobLog(this.log, requestId).warn('image claimed for a job that no longer exists');
       return null;
     }
+    // Cancelled while the job was read: caching its options now would outlive the job.
+    if (cancelled.aborted) return null;
     this.options.set(requestId, job.options);
     return job.options;
   }

@@ -3,10 +3,27 @@ import fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { ImageRecord, JobRecord, JobStore, ProductRecord } from '../store/job-store.js';
+import type {
+  ImageRecord,
+  JobPage,
+  JobRecord,
+  JobStore,
+  ProductRecord,
+  JobFilter,
+} from '../store/job-store.js';
+import { jobLog } from './job-log.js';
 import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
 import { resultsFile, writeResultsCsv } from './results-csv.js';
 import type { UploadOptions } from './upload-options.js';
+
+/** The job was deleted while the request was being served. */
+export class JobNotFound extends Error {
+  readonly statusCode = 404;
+  constructor() {
+    super('Request not found');
+    this.name = 'JobNotFound';
+  }
+}
 
 /** A CSV that cannot become a job: nothing of it stays recorded. */
 export class CsvRejected extends Error {
@@ -95,8 +112,8 @@ export class JobService {
                   bytesIn: null,
                   bytesOut: null,
                   metadata: null,
-                  processingMs: null,
                   error: null,
+                  processingMs: null,
                 };
                 images.set(url, image);
               }
@@ -147,8 +164,8 @@ export class JobService {
       },
       new Date(),
     );
-    this.log.info(
-      { requestId: received.id, products: received.products, images: received.images },
+    jobLog(this.log, received.id).info(
+      { products: received.products, images: received.images },
       'job accepted',
     );
     this.onAccepted();
@@ -161,7 +178,12 @@ export class JobService {
 
   async getJob(id: string): Promise<JobRecord | null> {
     const job = await this.store.getJob(id);
-    return job === null || job.status === 'RECEIVING' ? null : job;
+    return job === null || job.status === 'RECEIVING' || job.status === 'DELETING' ? null : job;
+  }
+
+  /** Accepted jobs, newest first, optionally only those in one status and of one kind. */
+  listJobs(filter: JobFilter, offset: number, limit: number): Promise<JobPage> {
+    return this.store.listJobs(filter, offset, limit);
   }
 
   listProducts(id: string, offset: number, limit: number): Promise<ProductRecord[]> {
@@ -179,8 +201,21 @@ export class JobService {
       await fs.access(file);
       return file;
     } catch {
-      return writeResultsCsv(this.store, job, this.settings.resultsDir);
+      await writeResultsCsv(this.store, job, this.settings.resultsDir);
+      if (await this.removeResultsIfDeleted(job.id)) throw new JobNotFound();
+      return file;
     }
+  }
+
+  /**
+   * A results CSV written while its job was being deleted may have landed after the
+   * deletion removed the job's files: it is removed again. True when the job is gone.
+   */
+  private async removeResultsIfDeleted(id: string): Promise<boolean> {
+    const job = await this.store.getJob(id);
+    if (job !== null && job.status !== 'DELETING') return false;
+    await fs.rm(resultsFile(this.settings.resultsDir, id), { force: true });
+    return true;
   }
 
   /**
@@ -188,13 +223,17 @@ export class JobService {
    * direct upload has none), then marks the job COMPLETED, which makes its webhook due in
    * the same update. Only the caller that wins
    * that transition wakes the webhook dispatcher; the webhook itself is claimed from the
-   * store, so it is sent once even if two workers both saw the last image land.
+   * store, so it is sent once even if two workers both saw the last image land. A job
+   * being deleted cannot complete, so it is never announced.
    */
   async finishJob(job: JobRecord): Promise<void> {
     if (job.kind === 'csv') await writeResultsCsv(this.store, job, this.settings.resultsDir);
-    if (!(await this.store.completeJob(job.id, new Date()))) return;
-    this.log.info(
-      { requestId: job.id, imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },
+    if (!(await this.store.completeJob(job.id, new Date()))) {
+      await this.removeResultsIfDeleted(job.id);
+      return;
+    }
+    jobLog(this.log, job.id).info(
+      { imagesProcessed: job.imagesProcessed, imagesFailed: job.imagesFailed },
       'job completed',
     );
     this.onCompleted();
@@ -213,11 +252,8 @@ export class JobService {
       if (job && job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
         await this.finishJob(job);
       } else if (job) {
-        this.log.info(
-          {
-            requestId: job.id,
-            remaining: job.imagesTotal - job.imagesProcessed - job.imagesFailed,
-          },
+        jobLog(this.log, job.id).info(
+          { remaining: job.imagesTotal - job.imagesProcessed - job.imagesFailed },
           'resuming job',
         );
       }
@@ -228,7 +264,7 @@ export class JobService {
     const before = new Date(Date.now() - this.settings.abandonedAfterMs);
     for (const id of await this.store.listAbandonedJobs(before)) {
       await this.store.deleteJob(id);
-      this.log.info({ requestId: id }, 'discarded an upload that never finished');
+      jobLog(this.log, id).info('discarded an upload that never finished');
     }
   }
 }

@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import type { Metrics } from '../metrics/metrics.js';
 import type { JobRecord, JobStore } from '../store/job-store.js';
-import { afterAttempt, type RetryPolicy, sendWebhook, webhookPayload } from './webhook.js';
+import {
+  afterAttempt,
+  type RetryPolicy,
+  sendWebhook,
+  webhookId,
+  webhookPayload,
+} from './webhook.js';
 import { Alarm } from './alarm.js';
+import { jobLog } from './job-log.js';
 
 export interface WebhookDispatcherSettings {
   /** Signs every call when set. */
@@ -43,6 +51,7 @@ export class WebhookDispatcher {
     private readonly http: Dispatcher,
     private readonly settings: WebhookDispatcherSettings,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   start(): void {
@@ -119,7 +128,7 @@ export class WebhookDispatcher {
     const delivery: Promise<void> = this.deliver(job)
       .catch((err: unknown) => {
         // The claim's lease runs out, and the attempt is then made again.
-        this.log.error({ err, requestId: job.id }, 'could not record a webhook attempt');
+        jobLog(this.log, job.id).error({ err }, 'could not record a webhook attempt');
       })
       .finally(() => {
         this.inFlight.delete(delivery);
@@ -134,7 +143,7 @@ export class WebhookDispatcher {
     const attempt = await sendWebhook(
       {
         url: webhook.url,
-        requestId: job.id,
+        id: webhookId(job.id, webhook),
         attempt: webhook.attempts + 1,
         body: JSON.stringify(webhookPayload(job)),
         secret: this.settings.secret,
@@ -145,18 +154,25 @@ export class WebhookDispatcher {
     );
     const now = new Date();
     const progress = afterAttempt(webhook, attempt, this.settings.retry, now);
+    this.metrics.webhookAttempted(
+      progress.status === 'DELIVERED'
+        ? 'delivered'
+        : progress.status === 'FAILED'
+          ? 'failed'
+          : 'retried',
+    );
+    const log = jobLog(this.log, job.id);
     if (!(await this.store.recordWebhookAttempt(job.id, this.owner, progress, now))) {
-      this.log.warn(
-        { requestId: job.id, attempt: attempt.attempt },
+      log.warn(
+        { attempt: attempt.attempt },
         'webhook claim was lost before its attempt was recorded',
       );
       return;
     }
     const next = progress.nextAttemptAt?.getTime() ?? null;
     if (next !== null && (this.soonest === null || next < this.soonest)) this.soonest = next;
-    this.log[progress.status === 'FAILED' ? 'warn' : 'info'](
+    log[progress.status === 'FAILED' ? 'warn' : 'info'](
       {
-        requestId: job.id,
         attempt: attempt.attempt,
         webhook: progress.status,
         httpStatus: attempt.httpStatus,

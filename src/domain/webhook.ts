@@ -30,6 +30,14 @@ export function webhookPayload(job: JobRecord): WebhookPayload {
   };
 }
 
+/**
+ * What a receiver deduplicates on: the request id for the job's first completion, and
+ * `<request_id>.<round>` for the delivery after each retry-failed, which is news.
+ */
+export function webhookId(requestId: string, webhook: WebhookState): string {
+  return webhook.round === 1 ? requestId : `${requestId}.${webhook.round}`;
+}
+
 export interface RetryPolicy {
   maxAttempts: number;
   baseMs: number;
@@ -57,7 +65,8 @@ export function webhookSignature(secret: string, timestamp: number, body: string
 
 export interface WebhookCall {
   url: string;
-  requestId: string;
+  /** `X-Webhook-Id`: the same on every attempt of one delivery (see `webhookId`). */
+  id: string;
   /** 1-based number of this attempt. */
   attempt: number;
   body: string;
@@ -95,7 +104,7 @@ export async function sendWebhook(
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'image-batch-service',
-    'x-webhook-id': call.requestId,
+    'x-webhook-id': call.id,
     'x-webhook-attempt': String(call.attempt),
     'x-webhook-timestamp': String(timestamp),
   };

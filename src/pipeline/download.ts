@@ -1,5 +1,5 @@
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
-import { ImageError } from './image-error.js';
+import { ImageError, type ImageFailureKind } from './image-error.js';
 import type { OutboundPolicy } from './outbound-policy.js';
 import { parseRetryAfter } from './retry.js';
 
@@ -50,12 +50,13 @@ export async function downloadImage(
   // The redirect interceptor hands back the last 3xx once its hop limit is used up.
   if (statusCode >= 300 && statusCode <= 399 && headers.location !== undefined) {
     body.resume();
-    throw new ImageError(`too many redirects (more than ${MAX_REDIRECTS})`);
+    throw new ImageError('redirects', `too many redirects (more than ${MAX_REDIRECTS})`);
   }
   if (statusCode < 200 || statusCode > 299) {
     body.resume();
     const transient = statusCode === 429 || statusCode >= 500;
     throw new ImageError(
+      'http_error',
       `HTTP ${statusCode} from image server`,
       transient,
       transient ? parseRetryAfter(headers['retry-after']) : null,
@@ -64,7 +65,10 @@ export async function downloadImage(
   const declared = Number(headers['content-length']);
   if (Number.isFinite(declared) && declared > limits.maxBytes) {
     body.destroy();
-    throw new ImageError(`image is ${declared} bytes, over the ${limits.maxBytes}-byte limit`);
+    throw new ImageError(
+      'too_large',
+      `image is ${declared} bytes, over the ${limits.maxBytes}-byte limit`,
+    );
   }
   const chunks: Buffer[] = [];
   let received = 0;
@@ -73,7 +77,7 @@ export async function downloadImage(
       received += chunk.length;
       if (received > limits.maxBytes) {
         body.destroy();
-        throw new ImageError(`image is over the ${limits.maxBytes}-byte limit`);
+        throw new ImageError('too_large', `image is over the ${limits.maxBytes}-byte limit`);
       }
       chunks.push(chunk);
     }
@@ -83,42 +87,43 @@ export async function downloadImage(
     // way; the byte counts say what actually happened.
     if (Number.isFinite(declared) && received < declared && !signal.aborted) {
       throw new ImageError(
+        'network',
         `image server closed the connection after ${received} of ${declared} bytes`,
         true,
       );
     }
     throw networkError(err, limits.timeoutMs);
   }
-  if (received === 0) throw new ImageError('image server sent an empty body');
+  if (received === 0) throw new ImageError('not_image', 'image server sent an empty body');
   return Buffer.concat(chunks, received);
 }
 
 /** What went wrong on the wire, and whether trying again could help. */
 function networkError(err: unknown, timeoutMs: number): ImageError {
   const e = err as { name?: string; code?: string; message?: string };
-  const transient = (reason: string) => new ImageError(reason, true);
+  const transient = (kind: ImageFailureKind, reason: string) => new ImageError(kind, reason, true);
   if (
     e.name === 'TimeoutError' ||
     e.name === 'AbortError' ||
     e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
     e.code === 'UND_ERR_BODY_TIMEOUT'
   ) {
-    return transient(`download timed out after ${timeoutMs} ms`);
+    return transient('timeout', `download timed out after ${timeoutMs} ms`);
   }
   if (e.code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return transient(`connection timed out after ${timeoutMs} ms`);
+    return transient('timeout', `connection timed out after ${timeoutMs} ms`);
   }
   // The outbound policy's refusal already reads as a reason, and is final.
-  if (e.code === 'ERR_OUTBOUND_REFUSED') return new ImageError(e.message ?? 'refused');
-  if (e.code === 'EAI_AGAIN') return transient('host lookup failed for now');
-  if (e.code === 'ENOTFOUND') return new ImageError('host not found');
-  if (e.code === 'ECONNREFUSED') return transient('connection refused');
+  if (e.code === 'ERR_OUTBOUND_REFUSED') return new ImageError('refused', e.message ?? 'refused');
+  if (e.code === 'EAI_AGAIN') return transient('network', 'host lookup failed for now');
+  if (e.code === 'ENOTFOUND') return new ImageError('network', 'host not found');
+  if (e.code === 'ECONNREFUSED') return transient('network', 'connection refused');
   if (e.code === 'ECONNRESET' || e.code === 'UND_ERR_SOCKET') {
-    return transient('connection reset by image server');
+    return transient('network', 'connection reset by image server');
   }
-  if (/redirect loop/i.test(e.message ?? '')) return new ImageError('redirect loop');
+  if (/redirect loop/i.test(e.message ?? '')) return new ImageError('redirects', 'redirect loop');
   if (e.name === 'MaxRedirectionError' || /redirect/i.test(e.message ?? '')) {
-    return new ImageError(`too many redirects (more than ${MAX_REDIRECTS})`);
+    return new ImageError('redirects', `too many redirects (more than ${MAX_REDIRECTS})`);
   }
-  return new ImageError(`download failed: ${e.message ?? String(err)}`);
+  return new ImageError('other', `download failed: ${e.message ?? String(err)}`);
 }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import type { ImageOutcome, ImageRecord, TransformOptions } from '../store/job-store.js';
 import { downloadImage } from './download.js';
-import { describeError } from './image-error.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { describeError, failureKind, ImageError } from './image-error.js';
 import { checkImageType } from './image-type.js';
 import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
@@ -33,6 +34,7 @@ export class ImagePipeline {
   constructor(
     private readonly settings: PipelineSettings,
     private readonly dispatcher: Dispatcher,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
@@ -49,7 +51,9 @@ export class ImagePipeline {
       const input = await this.fetch(image, cancel);
       bytesIn = input.length;
       const type = checkImageType(input);
+      const encodeStart = performance.now();
       const result = await transformImage(input, options, this.settings.maxImagePixels);
+      this.metrics.encoded(secondsSince(encodeStart));
       const extension = EXTENSIONS[options.format];
       const thumbnails: Record<string, string> = {};
       for (const { name, bytes } of result.thumbnails) {
@@ -60,6 +64,7 @@ export class ImagePipeline {
         );
       }
       const outputFile = await this.store(`${image.outputName}.${extension}`, image, result.output);
+      this.metrics.imageProcessed(bytesIn, result.output.length);
       return {
         status: 'PROCESSED',
         outputFile,
@@ -77,6 +82,8 @@ export class ImagePipeline {
         error: null,
       };
     } catch (err) {
+      // An image cut off by a shutdown has not failed: it is handed back and done again.
+      if (!cancel?.aborted) this.metrics.imageFailed(failureKind(err), bytesIn);
       return {
         status: 'FAILED',
         outputFile: null,
@@ -89,13 +96,17 @@ export class ImagePipeline {
     }
   }
 
-  /** The fetch stage: a direct upload is read from disk, anything else downloaded. */
-  private fetch(image: ImageRecord, cancel?: AbortSignal): Promise<Buffer> {
+  /**
+   * The fetch stage: a direct upload is read from disk, anything else downloaded. Only a
+   * download's time is reported as one.
+   */
+  private async fetch(image: ImageRecord, cancel?: AbortSignal): Promise<Buffer> {
     const { settings } = this;
     if (isUploadUrl(image.url)) {
       return readUpload(settings.uploadsDir, image.url, settings.maxImageBytes);
     }
-    return withRetries(
+    const downloadStart = performance.now();
+    const input = await withRetries(
       () =>
         downloadImage(
           image.url,
@@ -110,6 +121,8 @@ export class ImagePipeline {
       },
       cancel,
     );
+    this.metrics.downloaded(secondsSince(downloadStart));
+    return input;
   }
 
   /**
@@ -119,10 +132,16 @@ export class ImagePipeline {
   private async store(name: string, image: ImageRecord, bytes: Buffer): Promise<string> {
     const relative = `${image.requestId}/${name}`;
     const target = path.join(this.settings.imagesDir, relative);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temporary = `${target}.${randomUUID()}.tmp`;
-    await fs.writeFile(temporary, bytes);
-    await fs.rename(temporary, target);
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      const temporary = `${target}.${randomUUID()}.tmp`;
+      await fs.writeFile(temporary, bytes);
+      await fs.rename(temporary, target);
+    } catch (err) {
+      throw new ImageError('storage', describeError(err));
+    }
     return relative;
   }
 }
+
+const secondsSince = (start: number): number => (performance.now() - start) / 1000;

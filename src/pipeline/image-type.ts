@@ -48,7 +48,9 @@ export function detectImageType(bytes: Buffer): DecodableType | 'svg' | 'pdf' | 
 /** The check stage: refuses what the pipeline will not decode, naming what it was. */
 export function checkImageType(bytes: Buffer): DecodableType {
   const type = detectImageType(bytes);
-  if (type === null) throw new ImageError('not an image');
-  if (type === 'svg' || type === 'pdf') throw new ImageError(`not a supported image (${type})`);
+  if (type === null) throw new ImageError('not_image', 'not an image');
+  if (type === 'svg' || type === 'pdf') {
+    throw new ImageError('not_image', `not a supported image (${type})`);
+  }
   return type;
 }

@@ -52,7 +52,7 @@ export async function withRetries<T>(
       const retry = err instanceof ImageError && err.retryable && n <= policy.retries;
       if (!retry || cancel?.aborted) {
         if (err instanceof ImageError && n > 1) {
-          throw new ImageError(`${err.reason} (after ${n} attempts)`, false);
+          throw new ImageError(err.kind, `${err.reason} (after ${n} attempts)`, false);
         }
         throw err;
       }

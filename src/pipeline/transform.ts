@@ -63,7 +63,7 @@ export async function transformImage(
       rotated: orientation !== null && orientation > 1,
     };
   } catch (err) {
-    throw new ImageError(decodeReason(err));
+    throw decodeError(err);
   }
 }
 
@@ -125,15 +125,17 @@ function encode(image: Sharp, options: TransformOptions): Sharp {
   }
 }
 
-function decodeReason(err: unknown): string {
+function decodeError(err: unknown): ImageError {
   const message = err instanceof Error ? err.message : String(err);
-  if (/pixel limit/i.test(message)) return 'image has too many pixels (MAX_IMAGE_PIXELS)';
-  if (/unsupported image format/i.test(message)) return 'not an image';
+  if (/pixel limit/i.test(message)) {
+    return new ImageError('too_large', 'image has too many pixels (MAX_IMAGE_PIXELS)');
+  }
+  if (/unsupported image format/i.test(message)) return new ImageError('not_image', 'not an image');
   // libvips keeps its error text per thread; under concurrency sharp sometimes gets only
   // "Unknown error" back, which tells the user nothing.
   const detail = message.split('\n')[0]?.trim();
   if (!detail || /^unknown error$/i.test(detail)) {
-    return 'image could not be decoded (corrupt or truncated data)';
+    return new ImageError('decode', 'image could not be decoded (corrupt or truncated data)');
   }
-  return `image could not be decoded: ${detail}`;
+  return new ImageError('decode', `image could not be decoded: ${detail}`);
 }

@@ -18,7 +18,7 @@ export const isUploadUrl = (url: string): boolean => url.startsWith(SCHEME);
 
 /** The saved file of a direct upload. */
 export function uploadFile(uploadsDir: string, requestId: string): string {
-  if (!UUID.test(requestId)) throw new ImageError('malformed upload reference');
+  if (!UUID.test(requestId)) throw new ImageError('refused', 'malformed upload reference');
   return path.join(uploadsDir, requestId);
 }
 
@@ -34,12 +34,15 @@ export async function readUpload(
     bytes = await fs.readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ImageError('the uploaded file is no longer stored');
+      throw new ImageError('storage', 'the uploaded file is no longer stored');
     }
     throw err;
   }
   if (bytes.length > maxBytes) {
-    throw new ImageError(`image is ${bytes.length} bytes, over the ${maxBytes}-byte limit`);
+    throw new ImageError(
+      'too_large',
+      `image is ${bytes.length} bytes, over the ${maxBytes}-byte limit`,
+    );
   }
   return bytes;
 }

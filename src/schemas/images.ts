@@ -1,5 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox';
-import { ProblemDetail } from './common.js';
+import { errorResponse, MalformedId, ProblemDetail, TransformFields, UUID } from './common.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -76,16 +76,23 @@ export const ImageStatus = Type.Union(
   { description: '`processing` until the image is stored (or has failed)' },
 );
 
+const EXAMPLE_IMAGE_ID = '6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f';
+const BASE = 'http://127.0.0.1:8000';
+
 export const ImageIdParams = Type.Object({
   id: Type.String({
-    pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    pattern: `^${UUID}$`,
     description: 'The id returned by POST /images (a lowercase UUID)',
+    examples: [EXAMPLE_IMAGE_ID],
   }),
 });
 
 export const ThumbnailParams = Type.Object({
   ...ImageIdParams.properties,
-  size: Type.String({ description: '`small` (128×128) or `medium` (512×512)' }),
+  size: Type.String({
+    description: '`small` (128×128) or `medium` (512×512)',
+    examples: ['small'],
+  }),
 });
 
 export const ImageUploadQuery = Type.Object({
@@ -94,6 +101,21 @@ export const ImageUploadQuery = Type.Object({
     description:
       'Hold the request until the image is processed or failed (at most IMAGE_WAIT_MS, 10 s by default) and answer 200 with the result; 202 as without it when that runs out',
   }),
+});
+
+/**
+ * The form of POST /images. Like the CSV upload's, it is read part by part as it streams
+ * in, so this schema only documents it; src/domain/upload-options.ts checks the fields.
+ */
+export const ImageUploadForm = Type.Object({
+  file: Type.String({
+    format: 'binary',
+    contentMediaType: 'application/octet-stream',
+    description:
+      'The image: JPEG, PNG, WebP, AVIF, GIF or TIFF, recognised by its content (not its ' +
+      'name or part type), at most MAX_IMAGE_BYTES',
+  }),
+  ...TransformFields,
 });
 
 export const ImageView = Type.Object(
@@ -118,7 +140,7 @@ export const ImageView = Type.Object(
     description: 'A directly uploaded image',
     examples: [
       {
-        id: '6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f',
+        id: EXAMPLE_IMAGE_ID,
         status: 'processed',
         original_name: 'shirt-front.jpg',
         created_at: '2026-11-21T09:06:01.605Z',
@@ -133,16 +155,13 @@ export const ImageView = Type.Object(
           bytes_out: 98304,
           processing_ms: 61,
         },
-        output_url:
-          'http://127.0.0.1:8000/processed_images/6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f/image.jpg',
+        output_url: `${BASE}/processed_images/${EXAMPLE_IMAGE_ID}/image.jpg`,
         thumbnails: {
-          small:
-            'http://127.0.0.1:8000/processed_images/6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f/image.small.jpg',
-          medium:
-            'http://127.0.0.1:8000/processed_images/6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f/image.medium.jpg',
+          small: `${BASE}/processed_images/${EXAMPLE_IMAGE_ID}/image.small.jpg`,
+          medium: `${BASE}/processed_images/${EXAMPLE_IMAGE_ID}/image.medium.jpg`,
         },
         error: null,
-        status_url: 'http://127.0.0.1:8000/images/6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f',
+        status_url: `${BASE}/images/${EXAMPLE_IMAGE_ID}`,
       },
     ],
   },
@@ -160,16 +179,49 @@ export const ImageList = Type.Object(
     total: Type.Integer({ description: 'Direct uploads in all' }),
     images: Type.Array(ImageView, { description: 'Newest first' }),
   },
-  { description: 'Directly uploaded images, newest first' },
+  {
+    description: 'Directly uploaded images, newest first',
+    examples: [{ offset: 0, limit: 20, total: 1, images: ImageView.examples }],
+  },
 );
 
 export const ImageNotFound = Type.Object(
   { status: Type.Literal('not_found'), error: Type.String() },
   {
-    description: 'No direct upload has this id',
+    description: 'No direct upload has this id (a CSV job’s id included)',
     examples: [{ status: 'not_found', error: 'Image not found' }],
   },
 );
+
+export const ThumbnailNotFound = Type.Object(ImageNotFound.properties, {
+  description:
+    'No direct upload has this id, or it has no such thumbnail yet: still processing, or failed',
+  examples: [
+    { status: 'not_found', error: 'Image not found' },
+    { status: 'not_found', error: 'No small thumbnail: the image is still processing' },
+  ],
+});
+
+export const UploadGone = Type.Object(ImageNotFound.properties, {
+  description: 'The image was deleted (DELETE /requests/{id}) before the answer was sent',
+  examples: [{ status: 'not_found', error: 'Image not found' }],
+});
+
+export const ImageTooLarge = errorResponse(
+  'The image is over MAX_IMAGE_BYTES; nothing was kept',
+  'Image is larger than 26214400 bytes (MAX_IMAGE_BYTES)',
+);
+
+export const UnsupportedImage = errorResponse(
+  'The content is not a JPEG, PNG, WebP, AVIF, GIF or TIFF image (the message says what it ' +
+    'looked like); nothing was kept',
+  'Unsupported image type: PDF. Send a JPEG, PNG, WebP, AVIF, GIF or TIFF image.',
+);
+
+export const BadThumbnailRequest = Type.Object(MalformedId.properties, {
+  description: 'A size other than small or medium, or a malformed id',
+  examples: [{ error: 'Unknown thumbnail size "large": small or medium' }, ...MalformedId.examples],
+});
 
 export const ImageUploadRejected = Type.Object(
   {

@@ -2,10 +2,22 @@ import type { OutputFormat } from '../config.js';
 import type { DecodableType } from '../pipeline/image-type.js';
 
 /**
- * RECEIVING is internal: the CSV is still being recorded and the client has no id yet.
- * Such a job is invisible through the API and is discarded if it is never accepted.
+ * RECEIVING and DELETING are internal. RECEIVING: the CSV is still being recorded and the
+ * client has no id yet; such a job is discarded if it is never accepted. DELETING: the job
+ * is being removed; none of its images is claimed, it cannot complete and its webhook is
+ * not sent, and a deletion cut short is finished at the next start. Either way the job is
+ * invisible through the API.
  */
-export type JobStatus = 'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
+export type JobStatus =
+  'RECEIVING' | 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED' | 'DELETING';
+/** The statuses a client can see and filter on. */
+export type VisibleJobStatus = Exclude<JobStatus, 'RECEIVING' | 'DELETING'>;
+export const VISIBLE_JOB_STATUSES: readonly VisibleJobStatus[] = [
+  'PENDING',
+  'PROCESSING',
+  'COMPLETED',
+  'FAILED',
+];
 export type ImageStatus = 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
 export type WebhookStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 /** `csv`: rows of image URLs uploaded as a CSV; `image`: one image uploaded directly. */
@@ -58,6 +70,11 @@ export interface WebhookState {
   /** The dispatcher making an attempt right now, and until when that claim holds. */
   owner: string | null;
   leaseUntil: Date | null;
+  /**
+   * Which completion of the job this delivery announces: 1 for the first, one more each time
+   * retry-failed re-opens the job, which starts a new delivery with fresh attempts.
+   */
+  round: number;
 }
 
 /** What an attempt changes in a webhook's state; the claim itself is always released. */
@@ -149,9 +166,12 @@ export interface ImageRecord {
   bytesOut: number | null;
   /** Null until processed. */
   metadata: ImageMetadata | null;
-  /** Time spent fetching and processing the image (the whole pipeline), in ms. */
-  processingMs: number | null;
   error: string | null;
+  /**
+   * Wall time of its fetch (download, or read of a direct upload), check, encode (with its
+   * thumbnails) and store, in ms; null until it is finished.
+   */
+  processingMs: number | null;
 }
 
 export interface ImageOutcome {
@@ -161,8 +181,36 @@ export interface ImageOutcome {
   bytesIn: number | null;
   bytesOut: number | null;
   metadata: ImageMetadata | null;
-  processingMs: number | null;
   error: string | null;
+  /** Wall time of the fetch, check, encode and store, in ms, failed or not. */
+  processingMs: number;
+}
+
+/**
+ * Running totals over every image outcome a store has recorded, kept as images finish so
+ * that reading them costs one lookup. An image retried counts once per run; deleting a job
+ * does not take its images back out.
+ */
+export interface ImageTotals {
+  processed: number;
+  failed: number;
+  /** Sum of `processingMs` over processed and failed images alike. */
+  processingMs: number;
+  /** Bytes downloaded and written, over processed images only. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Which jobs a listing shows: those in `status` and of `kind`, each when given. */
+export interface JobFilter {
+  status?: VisibleJobStatus | undefined;
+  kind?: JobKind | undefined;
+}
+
+/** One page of a job listing, and how many jobs match in all. */
+export interface JobPage {
+  total: number;
+  jobs: JobRecord[];
 }
 
 export interface AcceptedJob {
@@ -199,19 +247,31 @@ export interface JobStore {
   acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void>;
   /** Removes a job and everything recorded for it. */
   deleteJob(id: string): Promise<void>;
+  /**
+   * Moves the job to DELETING if it is in one of `from`, in one conditional update, so a
+   * job that moved on meanwhile (completed, re-opened) is not taken by surprise. True when
+   * it was moved.
+   */
+  markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean>;
+  /** Ids of jobs whose deletion began and has not finished. */
+  listDeletingJobs(): Promise<string[]>;
+  /**
+   * Ids of finished jobs (COMPLETED or FAILED) that completed before `before`, the
+   * earliest first, at most `limit`.
+   */
+  listExpiredJobs(before: Date, limit: number): Promise<string[]>;
   /** Ids of RECEIVING jobs untouched since `before`: uploads that died half-way. */
   listAbandonedJobs(before: Date): Promise<string[]>;
 
   getJob(id: string): Promise<JobRecord | null>;
   /**
-   * Accepted jobs (never RECEIVING) of one kind, newest first (by creation time, then by
-   * id descending so that paging is stable); `total` counts every one.
+   * Accepted jobs (never RECEIVING or DELETING) that match `filter`, newest first (by
+   * creation time, then by id descending so that paging is stable), skipping `offset` and
+   * returning at most `limit` (at least 1); `total` counts every match.
    */
-  listJobsByKind(
-    kind: JobKind,
-    offset: number,
-    limit: number,
-  ): Promise<{ total: number; jobs: JobRecord[] }>;
+  listJobs(filter: JobFilter, offset: number, limit: number): Promise<JobPage>;
+  /** How many accepted jobs are in each status (every status present, 0 when none). */
+  countJobs(): Promise<Record<VisibleJobStatus, number>>;
   listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
   listImages(requestId: string): Promise<ImageRecord[]>;
   findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;
@@ -231,7 +291,7 @@ export interface JobStore {
   markJobProcessing(id: string, now: Date): Promise<void>;
   /**
    * Records an image's final state if `owner` still holds it, and advances the job's
-   * counters. Returns the job after the update, or null when the lease had been lost
+   * counters and the image totals. Returns the job after the update, or null when the lease had been lost
    * (another worker owns the image now, and it will do the accounting).
    */
   finishImage(
@@ -242,10 +302,22 @@ export interface JobStore {
     now: Date,
   ): Promise<JobRecord | null>;
 
+  /** Totals over every image outcome recorded (see `finishImage`). */
+  getImageTotals(): Promise<ImageTotals>;
+
   /** Jobs that were accepted and are not COMPLETED or FAILED. */
   listUnfinishedJobs(): Promise<JobRecord[]>;
   /** Recomputes a job's counters from its images and products (after a crash). */
   recountJob(id: string, now: Date): Promise<JobRecord | null>;
+  /**
+   * Re-opens a COMPLETED job that has FAILED images: they become PENDING again (their
+   * outcome cleared), their products unfinished, the job PROCESSING with no completion
+   * time, and its webhook (if any) a new delivery of the next round, not due until the job
+   * completes again. The job is moved first, by a conditional update that one caller wins,
+   * and the images last, so no image is claimed before the counters expect it. Returns the
+   * job after the update, or null when it is not COMPLETED or has no FAILED image.
+   */
+  retryFailedImages(id: string, now: Date): Promise<JobRecord | null>;
   /**
    * Marks the job COMPLETED if it is not already, and makes its webhook (if any) due at
    * `now` in the same update, so a crash cannot leave a completed job unannounced. True

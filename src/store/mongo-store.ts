@@ -7,15 +7,20 @@ import type {
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  JobFilter,
   JobKind,
+  JobPage,
   JobRecord,
   JobStatus,
   JobStore,
   ProductRecord,
+  ImageTotals,
   TransformOptions,
+  VisibleJobStatus,
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
+import { VISIBLE_JOB_STATUSES } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 /**
@@ -23,7 +28,7 @@ import { claimRoundRobin } from './round-robin.js';
  * with retries are optional because jobs recorded before them lack them.
  */
 type WebhookDoc = Pick<WebhookState, 'url' | 'status' | 'attempts' | 'lastError'> &
-  Partial<Pick<WebhookState, 'nextAttemptAt' | 'log' | 'owner' | 'leaseUntil'>>;
+  Partial<Pick<WebhookState, 'nextAttemptAt' | 'log' | 'owner' | 'leaseUntil' | 'round'>>;
 
 interface RequestDoc {
   _id: string;
@@ -71,11 +76,22 @@ interface ImageDoc {
   bytes_in: number | null;
   bytes_out: number | null;
   error: string | null;
-  // Absent on images recorded before direct uploads, thumbnails and metadata existed.
+  // Absent on images recorded before direct uploads, thumbnails, metadata and processing
+  // times existed.
   original_name?: string | null;
   thumbnails?: Record<string, string> | null;
   metadata?: ImageMetadata | null;
   processing_ms?: number | null;
+}
+
+/** The one document of `stats`: totals over every image outcome recorded. */
+interface ImageTotalsDoc {
+  _id: 'images';
+  processed: number;
+  failed: number;
+  processing_ms: number;
+  bytes_in: number;
+  bytes_out: number;
 }
 
 const ACTIVE: JobStatus[] = ['PENDING', 'PROCESSING'];
@@ -97,6 +113,7 @@ function toWebhook(doc: WebhookDoc): WebhookState {
     log: doc.log ?? [],
     owner: doc.owner ?? null,
     leaseUntil: doc.leaseUntil ?? null,
+    round: doc.round ?? 1,
   };
 }
 
@@ -150,8 +167,8 @@ function toImage(doc: ImageDoc): ImageRecord {
     bytesIn: doc.bytes_in,
     bytesOut: doc.bytes_out,
     metadata: doc.metadata ?? null,
-    processingMs: doc.processing_ms ?? null,
     error: doc.error,
+    processingMs: doc.processing_ms ?? null,
   };
 }
 
@@ -175,6 +192,7 @@ export class MongoJobStore implements JobStore {
   private readonly requests: Collection<RequestDoc>;
   private readonly products: Collection<ProductDoc>;
   private readonly images: Collection<ImageDoc>;
+  private readonly stats: Collection<ImageTotalsDoc>;
   /**
    * FerretDB v1 applies an update by reading the document, changing it and writing it
    * back, without isolation (FerretDB issue #3040): two concurrent `$inc` on one document
@@ -194,6 +212,7 @@ export class MongoJobStore implements JobStore {
     this.requests = this.db.collection<RequestDoc>('requests');
     this.products = this.db.collection<ProductDoc>('products');
     this.images = this.db.collection<ImageDoc>('images');
+    this.stats = this.db.collection<ImageTotalsDoc>('stats');
   }
 
   async init(): Promise<void> {
@@ -206,7 +225,12 @@ export class MongoJobStore implements JobStore {
     const indexes: Array<[string, IndexDescription]> = [
       ['requests', { key: { status: 1, created_at: 1 }, name: 'status_created' }],
       ['requests', { key: { 'webhook.nextAttemptAt': 1 }, name: 'webhook_due' }],
-      ['requests', { key: { kind: 1, created_at: -1 }, name: 'kind_created' }],
+      // Newest-first listing: one status is a range of it, all of them a merge of four.
+      ['requests', { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created_listing' }],
+      // Finished jobs by completion time, for the retention sweep.
+      ['requests', { key: { status: 1, completed_at: 1 }, name: 'status_completed' }],
+      // Newest-first listing of one kind (GET /images, GET /requests?kind=).
+      ['requests', { key: { kind: 1, created_at: -1, _id: -1 }, name: 'kind_created_listing' }],
       ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
       ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
       ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
@@ -299,8 +323,8 @@ export class MongoJobStore implements JobStore {
             bytes_in: null,
             bytes_out: null,
             metadata: null,
-            processing_ms: null,
             error: null,
+            processing_ms: null,
           })),
           { ordered: false },
         ),
@@ -337,6 +361,7 @@ export class MongoJobStore implements JobStore {
                   log: [],
                   owner: null,
                   leaseUntil: null,
+                  round: 1,
                 }
               : null,
             products_total: accepted.productsTotal,
@@ -355,6 +380,35 @@ export class MongoJobStore implements JobStore {
     await this.write(() => this.requests.deleteOne({ _id: id }));
   }
 
+  async markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean> {
+    const result = await this.write(() =>
+      this.requests.updateOne(
+        { _id: id, status: { $in: [...from] } },
+        { $set: { status: 'DELETING', updated_at: now } },
+      ),
+    );
+    return result.modifiedCount === 1;
+  }
+
+  async listDeletingJobs(): Promise<string[]> {
+    const docs = await this.requests
+      .find({ status: 'DELETING' }, { projection: { _id: 1 } })
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
+  async listExpiredJobs(before: Date, limit: number): Promise<string[]> {
+    const docs = await this.requests
+      .find(
+        { status: { $in: ['COMPLETED', 'FAILED'] }, completed_at: { $lt: before } },
+        { projection: { _id: 1 } },
+      )
+      .sort({ completed_at: 1, _id: 1 })
+      .limit(limit)
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
   async listAbandonedJobs(before: Date): Promise<string[]> {
     const docs = await this.requests
       .find({ status: 'RECEIVING', updated_at: { $lt: before } }, { projection: { _id: 1 } })
@@ -367,16 +421,11 @@ export class MongoJobStore implements JobStore {
     return doc ? toJob(doc) : null;
   }
 
-  async listJobsByKind(
-    kind: JobKind,
-    offset: number,
-    limit: number,
-  ): Promise<{ total: number; jobs: JobRecord[] }> {
+  async listJobs({ status, kind }: JobFilter, offset: number, limit: number): Promise<JobPage> {
+    const filter: Filter<RequestDoc> = { status: status ?? { $in: [...VISIBLE_JOB_STATUSES] } };
     // A job without a kind is a CSV job recorded before kinds existed.
-    const filter: Filter<RequestDoc> = {
-      ...(kind === 'csv' ? { $or: [{ kind }, { kind: { $exists: false } }] } : { kind }),
-      status: { $ne: 'RECEIVING' },
-    };
+    if (kind === 'csv') filter.$or = [{ kind }, { kind: { $exists: false } }];
+    if (kind === 'image') filter.kind = kind;
     const [total, docs] = await Promise.all([
       this.requests.countDocuments(filter),
       this.requests
@@ -387,6 +436,16 @@ export class MongoJobStore implements JobStore {
         .toArray(),
     ]);
     return { total, jobs: docs.map(toJob) };
+  }
+
+  async countJobs(): Promise<Record<VisibleJobStatus, number>> {
+    // One index count per status, rather than a $group, which scans.
+    const counts = await Promise.all(
+      VISIBLE_JOB_STATUSES.map((status) => this.requests.countDocuments({ status })),
+    );
+    return Object.fromEntries(
+      VISIBLE_JOB_STATUSES.map((status, i) => [status, counts[i] ?? 0]),
+    ) as Record<VisibleJobStatus, number>;
   }
 
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
@@ -520,8 +579,8 @@ export class MongoJobStore implements JobStore {
             bytes_in: outcome.bytesIn,
             bytes_out: outcome.bytesOut,
             metadata: outcome.metadata,
-            processing_ms: outcome.processingMs,
             error: outcome.error,
+            processing_ms: outcome.processingMs,
             owner: null,
             lease_until: null,
             claim: null,
@@ -556,7 +615,36 @@ export class MongoJobStore implements JobStore {
         { returnDocument: 'after' },
       ),
     );
-    return job ? toJob(job) : null;
+    if (!job) return null;
+    // A hot document, but one $inc per image; kept apart from the job so that deleting
+    // jobs leaves the totals whole.
+    await this.write(() =>
+      this.stats.updateOne(
+        { _id: 'images' },
+        {
+          $inc: {
+            processed,
+            failed: 1 - processed,
+            processing_ms: outcome.processingMs,
+            bytes_in: processed ? (outcome.bytesIn ?? 0) : 0,
+            bytes_out: processed ? (outcome.bytesOut ?? 0) : 0,
+          },
+        },
+        { upsert: true },
+      ),
+    );
+    return toJob(job);
+  }
+
+  async getImageTotals(): Promise<ImageTotals> {
+    const totals = await this.stats.findOne({ _id: 'images' });
+    return {
+      processed: totals?.processed ?? 0,
+      failed: totals?.failed ?? 0,
+      processingMs: totals?.processing_ms ?? 0,
+      bytesIn: totals?.bytes_in ?? 0,
+      bytesOut: totals?.bytes_out ?? 0,
+    };
   }
 
   async listUnfinishedJobs(): Promise<JobRecord[]> {
@@ -616,6 +704,79 @@ export class MongoJobStore implements JobStore {
       ),
     );
     return job ? toJob(job) : null;
+  }
+
+  async retryFailedImages(id: string, now: Date): Promise<JobRecord | null> {
+    const job = await this.requests.findOne({ _id: id, status: 'COMPLETED' });
+    if (!job) return null;
+    const failed = await this.images
+      .find({ request_id: id, status: 'FAILED' }, { projection: { refs: 1 } })
+      .toArray();
+    if (failed.length === 0) return null;
+    const uses = new Map<number, number>();
+    for (const image of failed) {
+      for (const ref of image.refs) uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+    }
+    const webhook: WebhookDoc | null = job.webhook && {
+      url: job.webhook.url,
+      status: 'PENDING',
+      attempts: 0,
+      lastError: null,
+      nextAttemptAt: null,
+      log: [],
+      owner: null,
+      leaseUntil: null,
+      round: (job.webhook.round ?? 1) + 1,
+    };
+    // Every product of a COMPLETED job is finished, so each one using a failed image is
+    // re-opened.
+    const reopened = await this.write(() =>
+      this.requests.findOneAndUpdate(
+        { _id: id, status: 'COMPLETED' },
+        {
+          $set: {
+            status: 'PROCESSING',
+            completed_at: null,
+            updated_at: now,
+            images_failed: 0,
+            webhook,
+          },
+          $inc: { products_done: -uses.size },
+        },
+        { returnDocument: 'after' },
+      ),
+    );
+    if (!reopened) return null;
+    await this.write(() =>
+      this.products.bulkWrite(
+        [...uses].map(([row, count]) => ({
+          updateOne: {
+            filter: { request_id: id, row },
+            update: { $inc: { images_pending: count } },
+          },
+        })),
+        { ordered: false },
+      ),
+    );
+    await this.write(() =>
+      this.images.updateMany(
+        { request_id: id, status: 'FAILED' },
+        {
+          $set: {
+            status: 'PENDING',
+            owner: null,
+            lease_until: null,
+            claim: null,
+            output_file: null,
+            bytes_in: null,
+            bytes_out: null,
+            error: null,
+            processing_ms: null,
+          },
+        },
+      ),
+    );
+    return toJob(reopened);
   }
 
   async completeJob(id: string, now: Date): Promise<boolean> {

@@ -5,11 +5,16 @@ import type {
   AcceptedJob,
   ImageOutcome,
   ImageRecord,
+  ImageRef,
+  JobFilter,
   JobKind,
+  JobPage,
   JobRecord,
   JobStatus,
   JobStore,
   ProductRecord,
+  ImageTotals,
+  VisibleJobStatus,
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
@@ -35,6 +40,11 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at);
+-- Newest-first listing (GET /requests), with and without a status, in index order.
+CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_status_listing ON jobs (status, created_at, id);
+-- Finished jobs by completion time, for the retention sweep.
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (status, completed_at);
 CREATE INDEX IF NOT EXISTS jobs_webhook_due ON jobs (json_extract(webhook, '$.nextAttemptAt'))
   WHERE json_extract(webhook, '$.nextAttemptAt') IS NOT NULL;
 
@@ -65,28 +75,29 @@ CREATE TABLE IF NOT EXISTS images (
   bytes_in INTEGER,
   bytes_out INTEGER,
   metadata TEXT,
-  processing_ms INTEGER,
   error TEXT,
+  processing_ms INTEGER,
   PRIMARY KEY (request_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS images_claim ON images (request_id, status, seq);
 CREATE INDEX IF NOT EXISTS images_owner ON images (owner, status);
+
+-- One row: totals over every image outcome, moved in the transaction that records it.
+CREATE TABLE IF NOT EXISTS image_totals (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  processed INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  processing_ms INTEGER NOT NULL DEFAULT 0,
+  bytes_in INTEGER NOT NULL DEFAULT 0,
+  bytes_out INTEGER NOT NULL DEFAULT 0
+);
+INSERT OR IGNORE INTO image_totals (id) VALUES (1);
 `;
 
-/**
- * Columns added after the tables were first released. A database made before them gets
- * them at `init`, before any index that uses them (`INDEXES`) is created.
- */
-const ADDED_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
-  { table: 'jobs', column: 'kind', definition: "TEXT NOT NULL DEFAULT 'csv'" },
-  { table: 'images', column: 'original_name', definition: 'TEXT' },
-  { table: 'images', column: 'thumbnails', definition: 'TEXT' },
-  { table: 'images', column: 'metadata', definition: 'TEXT' },
-  { table: 'images', column: 'processing_ms', definition: 'INTEGER' },
-];
-
+/** Indexes on columns in ADDED_COLUMNS: made once `init` has added those columns. */
 const INDEXES = `
-CREATE INDEX IF NOT EXISTS jobs_kind_created ON jobs (kind, created_at);
+-- Newest-first listing of one kind (GET /images, GET /requests?kind=).
+CREATE INDEX IF NOT EXISTS jobs_kind_listing ON jobs (kind, created_at, id);
 `;
 
 interface JobRow {
@@ -134,9 +145,21 @@ interface ImageRow {
   bytes_in: number | null;
   bytes_out: number | null;
   metadata: string | null;
-  processing_ms: number | null;
   error: string | null;
+  processing_ms: number | null;
 }
+
+/**
+ * Columns added since the first release. `CREATE TABLE IF NOT EXISTS` leaves a table made
+ * by an earlier version as it was, so `init` adds whichever of these it lacks.
+ */
+const ADDED_COLUMNS: Array<{ table: string; column: string; type: string }> = [
+  { table: 'jobs', column: 'kind', type: "TEXT NOT NULL DEFAULT 'csv'" },
+  { table: 'images', column: 'original_name', type: 'TEXT' },
+  { table: 'images', column: 'thumbnails', type: 'TEXT' },
+  { table: 'images', column: 'metadata', type: 'TEXT' },
+  { table: 'images', column: 'processing_ms', type: 'INTEGER' },
+];
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
@@ -160,6 +183,7 @@ interface WebhookJson {
   }>;
   owner?: string | null;
   leaseUntil?: number | null;
+  round?: number;
 }
 
 function toWebhook(json: string): WebhookState {
@@ -173,6 +197,7 @@ function toWebhook(json: string): WebhookState {
     log: (stored.log ?? []).map((entry) => ({ ...entry, at: new Date(entry.at) })),
     owner: stored.owner ?? null,
     leaseUntil: date(stored.leaseUntil ?? null),
+    round: stored.round ?? 1,
   };
 }
 
@@ -230,8 +255,8 @@ function toImage(row: ImageRow): ImageRecord {
     bytesIn: row.bytes_in,
     bytesOut: row.bytes_out,
     metadata: row.metadata === null ? null : JSON.parse(row.metadata),
-    processingMs: row.processing_ms,
     error: row.error,
+    processingMs: row.processing_ms,
   };
 }
 
@@ -270,10 +295,12 @@ export class SqliteJobStore implements JobStore {
 
   async init(): Promise<void> {
     this.db.exec(SCHEMA);
-    for (const { table, column, definition } of ADDED_COLUMNS) {
-      const columns = this.db.pragma(`table_info(${table})`) as Array<{ name: string }>;
+    for (const { table, column, type } of ADDED_COLUMNS) {
+      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{
+        name: string;
+      }>;
       if (!columns.some((c) => c.name === column)) {
-        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
       }
     }
     this.db.exec(INDEXES);
@@ -352,6 +379,7 @@ export class SqliteJobStore implements JobStore {
           log: [],
           owner: null,
           leaseUntil: null,
+          round: 1,
         }
       : null;
     this.sql(
@@ -378,6 +406,29 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
+  async markJobDeleting(id: string, from: readonly JobStatus[], now: Date): Promise<boolean> {
+    const result = this.sql(
+      `UPDATE jobs SET status = 'DELETING', updated_at = ?
+         WHERE id = ? AND status IN (SELECT value FROM json_each(?))`,
+    ).run(now.getTime(), id, JSON.stringify(from));
+    return result.changes === 1;
+  }
+
+  async listDeletingJobs(): Promise<string[]> {
+    const rows = this.sql(`SELECT id FROM jobs WHERE status = 'DELETING'`).all() as Array<{
+      id: string;
+    }>;
+    return rows.map((r) => r.id);
+  }
+
+  async listExpiredJobs(before: Date, limit: number): Promise<string[]> {
+    const rows = this.sql(
+      `SELECT id FROM jobs WHERE status IN ('COMPLETED', 'FAILED') AND completed_at < ?
+         ORDER BY completed_at, id LIMIT ?`,
+    ).all(before.getTime(), limit) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
   async listAbandonedJobs(before: Date): Promise<string[]> {
     const rows = this.sql(`SELECT id FROM jobs WHERE status = 'RECEIVING' AND updated_at < ?`).all(
       before.getTime(),
@@ -390,19 +441,37 @@ export class SqliteJobStore implements JobStore {
     return row ? toJob(row) : null;
   }
 
-  async listJobsByKind(
-    kind: JobKind,
-    offset: number,
-    limit: number,
-  ): Promise<{ total: number; jobs: JobRecord[] }> {
-    const { total } = this.sql(
-      `SELECT COUNT(*) AS total FROM jobs WHERE kind = ? AND status != 'RECEIVING'`,
-    ).get(kind) as { total: number };
+  async listJobs(filter: JobFilter, offset: number, limit: number): Promise<JobPage> {
+    const conditions = [
+      filter.status === undefined ? `status NOT IN ('RECEIVING', 'DELETING')` : 'status = ?',
+    ];
+    const match: string[] = filter.status === undefined ? [] : [filter.status];
+    if (filter.kind !== undefined) {
+      conditions.push('kind = ?');
+      match.push(filter.kind);
+    }
+    const where = conditions.join(' AND ');
+    // One read transaction, so the total and the page describe the same moment.
+    return this.db.transaction(() => {
+      const { total } = this.sql(`SELECT COUNT(*) AS total FROM jobs WHERE ${where}`).get(
+        ...match,
+      ) as { total: number };
+      const rows = this.sql(
+        `SELECT * FROM jobs WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+      ).all(...match, limit, offset) as JobRow[];
+      return { total, jobs: rows.map(toJob) };
+    })();
+  }
+
+  async countJobs(): Promise<Record<VisibleJobStatus, number>> {
+    const counts = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
+    // Reads the (status, created_at) index only.
     const rows = this.sql(
-      `SELECT * FROM jobs WHERE kind = ? AND status != 'RECEIVING'
-         ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-    ).all(kind, limit, offset) as JobRow[];
-    return { total, jobs: rows.map(toJob) };
+      `SELECT status, COUNT(*) AS count FROM jobs WHERE status NOT IN ('RECEIVING', 'DELETING')
+       GROUP BY status`,
+    ).all() as Array<{ status: VisibleJobStatus; count: number }>;
+    for (const row of rows) counts[row.status] = row.count;
+    return counts;
   }
 
   async listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]> {
@@ -500,7 +569,7 @@ export class SqliteJobStore implements JobStore {
   ): Promise<JobRecord | null> {
     const finish = this.sql(
       `UPDATE images SET status = ?, output_file = ?, thumbnails = ?, bytes_in = ?, bytes_out = ?,
-         metadata = ?, processing_ms = ?, error = ?, owner = NULL, lease_until = NULL
+         metadata = ?, error = ?, processing_ms = ?, owner = NULL, lease_until = NULL
        WHERE request_id = ? AND seq = ? AND status = 'PROCESSING' AND owner = ?
        RETURNING refs`,
     );
@@ -513,6 +582,10 @@ export class SqliteJobStore implements JobStore {
          products_done = products_done + ?, updated_at = ?
        WHERE id = ? RETURNING *`,
     );
+    const total = this.sql(
+      `UPDATE image_totals SET processed = processed + ?, failed = failed + ?,
+         processing_ms = processing_ms + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?`,
+    );
     return this.db.transaction(() => {
       const image = finish.get(
         outcome.status,
@@ -521,8 +594,8 @@ export class SqliteJobStore implements JobStore {
         outcome.bytesIn,
         outcome.bytesOut,
         outcome.metadata === null ? null : JSON.stringify(outcome.metadata),
-        outcome.processingMs,
         outcome.error,
+        outcome.processingMs,
         requestId,
         seq,
         owner,
@@ -541,8 +614,22 @@ export class SqliteJobStore implements JobStore {
         now.getTime(),
         requestId,
       ) as JobRow;
+      total.run(
+        processed,
+        1 - processed,
+        outcome.processingMs,
+        processed ? (outcome.bytesIn ?? 0) : 0,
+        processed ? (outcome.bytesOut ?? 0) : 0,
+      );
       return toJob(job);
     })();
+  }
+
+  async getImageTotals(): Promise<ImageTotals> {
+    return this.sql(
+      `SELECT processed, failed, processing_ms AS processingMs, bytes_in AS bytesIn,
+         bytes_out AS bytesOut FROM image_totals`,
+    ).get() as ImageTotals;
   }
 
   async listUnfinishedJobs(): Promise<JobRecord[]> {
@@ -583,6 +670,52 @@ export class SqliteJobStore implements JobStore {
            WHERE id = ? RETURNING *`,
       ).get(processed, failed, productsDone, now.getTime(), id) as JobRow | undefined;
       return row ? toJob(row) : null;
+    })();
+  }
+
+  async retryFailedImages(id: string, now: Date): Promise<JobRecord | null> {
+    return this.db.transaction(() => {
+      const completed = this.sql(`SELECT id FROM jobs WHERE id = ? AND status = 'COMPLETED'`).get(
+        id,
+      );
+      if (!completed) return null;
+      const failed = this.sql(
+        `SELECT refs FROM images INDEXED BY images_claim
+         WHERE request_id = ? AND status = 'FAILED'`,
+      ).all(id) as Array<{ refs: string }>;
+      if (failed.length === 0) return null;
+      const uses = new Map<number, number>();
+      for (const image of failed) {
+        for (const ref of JSON.parse(image.refs) as ImageRef[]) {
+          uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+        }
+      }
+      const reopen = this.sql(
+        `UPDATE products SET images_pending = images_pending + ?
+         WHERE request_id = ? AND row = ? RETURNING images_pending`,
+      );
+      let productsReopened = 0;
+      for (const [row, count] of uses) {
+        const product = reopen.get(count, id, row) as { images_pending: number } | undefined;
+        if (product?.images_pending === count) productsReopened++;
+      }
+      this.sql(
+        `UPDATE images INDEXED BY images_claim
+         SET status = 'PENDING', owner = NULL, lease_until = NULL, output_file = NULL,
+           bytes_in = NULL, bytes_out = NULL, error = NULL, processing_ms = NULL
+         WHERE request_id = ? AND status = 'FAILED'`,
+      ).run(id);
+      // json_set on a NULL webhook is NULL, so a job without one keeps none.
+      const row = this.sql(
+        `UPDATE jobs SET status = 'PROCESSING', completed_at = NULL, updated_at = ?,
+           images_failed = 0, products_done = products_done - ?,
+           webhook = json_set(webhook, '$.status', 'PENDING', '$.attempts', 0,
+             '$.lastError', NULL, '$.nextAttemptAt', NULL, '$.log', json('[]'),
+             '$.owner', NULL, '$.leaseUntil', NULL,
+             '$.round', coalesce(json_extract(webhook, '$.round'), 1) + 1)
+         WHERE id = ? RETURNING *`,
+      ).get(now.getTime(), productsReopened, id) as JobRow;
+      return toJob(row);
     })();
   }
 

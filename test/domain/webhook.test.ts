@@ -50,6 +50,7 @@ function state(attempts: number): WebhookState {
     log: Array.from({ length: attempts }, (_, i) => attempt(i + 1, 500, 'HTTP 500')),
     owner: 'd1',
     leaseUntil: new Date(NOW.getTime() + 40_000),
+    round: 1,
   };
 }
 

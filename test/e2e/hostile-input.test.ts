@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import t from 'tap';
+import { scrape } from '../helpers/metrics.js';
 import {
   type FixturePath,
   fixtureInfo,
@@ -455,7 +456,9 @@ const redirect = (location: string): Route => ({
 });
 
 type Expected =
-  { status: 'PROCESSED'; size: [number, number] } | { status: 'FAILED'; reason: string | RegExp };
+  | { status: 'PROCESSED'; size: [number, number] }
+  /** `kind` is the reason label it is counted under in /metrics. */
+  | { status: 'FAILED'; kind: string; reason: string | RegExp };
 
 interface OriginCase {
   name: string;
@@ -477,7 +480,11 @@ const good = (path: FixturePath): OriginCase => ({
   hits: 1,
   bytesIn: origin.fixtures[path].length,
 });
-const failed = (reason: string | RegExp): Expected => ({ status: 'FAILED', reason });
+const failed = (kind: string, reason: string | RegExp): Expected => ({
+  status: 'FAILED',
+  kind,
+  reason,
+});
 
 const originCases: OriginCase[] = [
   good('/img/photo1.jpg'),
@@ -485,7 +492,7 @@ const originCases: OriginCase[] = [
     name: '404',
     path: '/hostile/404.jpg',
     route: { status: 404, body: Buffer.from('not found'), contentType: 'text/plain' },
-    expect: failed('HTTP 404 from image server'),
+    expect: failed('http_error', 'HTTP 404 from image server'),
     hits: 1,
     bytesIn: null,
   },
@@ -512,7 +519,10 @@ const originCases: OriginCase[] = [
       res.once('close', () => clearInterval(timer));
     },
     // A timeout may pass, so it is retried: three attempts, each cut at the deadline.
-    expect: failed(`download timed out after ${DOWNLOAD_TIMEOUT_MS} ms (after 3 attempts)`),
+    expect: failed(
+      'timeout',
+      `download timed out after ${DOWNLOAD_TIMEOUT_MS} ms (after 3 attempts)`,
+    ),
     hits: 3,
     bytesIn: null,
   },
@@ -533,7 +543,7 @@ const originCases: OriginCase[] = [
       res.on('drain', pump);
       pump();
     },
-    expect: failed(`image is over the ${MAX_IMAGE_BYTES}-byte limit`),
+    expect: failed('too_large', `image is over the ${MAX_IMAGE_BYTES}-byte limit`),
     hits: 1,
     bytesIn: null,
   },
@@ -549,6 +559,7 @@ const originCases: OriginCase[] = [
     },
     // A body shorter than announced may pass, so it is retried.
     expect: failed(
+      'network',
       `image server closed the connection after ${webp.length} of ${webp.length + 10_000} bytes (after 3 attempts)`,
     ),
     hits: 3,
@@ -562,6 +573,7 @@ const originCases: OriginCase[] = [
       res.write(jpeg.subarray(0, 4096), () => req.socket.resetAndDestroy());
     },
     expect: failed(
+      'network',
       `image server closed the connection after 4096 of ${jpeg.length} bytes (after 3 attempts)`,
     ),
     hits: 3,
@@ -576,7 +588,10 @@ const originCases: OriginCase[] = [
       res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(10 << 20) });
       res.write(jpeg.subarray(0, 1024));
     },
-    expect: failed(`image is ${10 << 20} bytes, over the ${MAX_IMAGE_BYTES}-byte limit`),
+    expect: failed(
+      'too_large',
+      `image is ${10 << 20} bytes, over the ${MAX_IMAGE_BYTES}-byte limit`,
+    ),
     hits: 1,
     bytesIn: null,
   },
@@ -585,7 +600,7 @@ const originCases: OriginCase[] = [
     name: 'HTML served as image/jpeg',
     path: '/hostile/page.jpg',
     route: { body: Buffer.from(HTML_PAGE), contentType: 'image/jpeg' },
-    expect: failed('not an image'),
+    expect: failed('not_image', 'not an image'),
     hits: 1,
     bytesIn: Buffer.byteLength(HTML_PAGE),
   },
@@ -593,7 +608,7 @@ const originCases: OriginCase[] = [
     name: 'JSON served as image/png',
     path: '/hostile/api.png',
     route: { body: json, contentType: 'image/png' },
-    expect: failed('not an image'),
+    expect: failed('not_image', 'not an image'),
     hits: 1,
     bytesIn: json.length,
   },
@@ -602,7 +617,10 @@ const originCases: OriginCase[] = [
     path: '/hostile/truncated.jpg',
     route: { body: truncatedJpeg, contentType: 'image/jpeg' },
     // libvips words a truncated JPEG in more than one way depending on where it stops.
-    expect: failed(/^image could not be decoded(: VipsJpeg: | \(corrupt or truncated data\)$)/),
+    expect: failed(
+      'decode',
+      /^image could not be decoded(: VipsJpeg: | \(corrupt or truncated data\)$)/,
+    ),
     hits: 1,
     bytesIn: truncatedJpeg.length,
   },
@@ -611,7 +629,7 @@ const originCases: OriginCase[] = [
     name: `pixel bomb: a real 4000×4000 PNG (${Math.round(realBomb.length / 1024)} KiB)`,
     path: '/hostile/bomb-real.png',
     route: { body: realBomb, contentType: 'image/png' },
-    expect: failed('image has too many pixels (MAX_IMAGE_PIXELS)'),
+    expect: failed('too_large', 'image has too many pixels (MAX_IMAGE_PIXELS)'),
     hits: 1,
     bytesIn: realBomb.length,
   },
@@ -619,7 +637,7 @@ const originCases: OriginCase[] = [
     name: `pixel bomb: a PNG header claiming 30000×30000 (${Math.round(headerBomb.length / 1024)} KiB)`,
     path: '/hostile/bomb-header.png',
     route: { body: headerBomb, contentType: 'image/png' },
-    expect: failed('image has too many pixels (MAX_IMAGE_PIXELS)'),
+    expect: failed('too_large', 'image has too many pixels (MAX_IMAGE_PIXELS)'),
     hits: 1,
     bytesIn: headerBomb.length,
   },
@@ -627,7 +645,7 @@ const originCases: OriginCase[] = [
     name: 'SVG linking to another server, served as image/png',
     path: '/hostile/vector.png',
     route: { body: svg, contentType: 'image/png' },
-    expect: failed('not a supported image (svg)'),
+    expect: failed('not_image', 'not a supported image (svg)'),
     hits: 1,
     bytesIn: svg.length,
   },
@@ -639,7 +657,7 @@ const originCases: OriginCase[] = [
       contentType: 'image/jpeg',
       headers: { 'Content-Encoding': 'gzip' },
     },
-    expect: failed('not an image'),
+    expect: failed('not_image', 'not an image'),
     hits: 1,
     bytesIn: gzipBomb.length,
   },
@@ -648,7 +666,7 @@ const originCases: OriginCase[] = [
     path: '/hostile/loop-a',
     route: redirect('/hostile/loop-b'),
     alsoCounts: ['/hostile/loop-b'],
-    expect: failed('redirect loop'),
+    expect: failed('redirects', 'redirect loop'),
     // At most the first request and 5 redirects; undici stops as soon as a URL comes back.
     hits: { atMost: 6 },
     bytesIn: null,
@@ -660,7 +678,7 @@ const originCases: OriginCase[] = [
       const n = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('n') ?? 0);
       res.writeHead(302, { Location: `/hostile/chain.jpg?n=${n + 1}` }).end();
     },
-    expect: failed('too many redirects (more than 5)'),
+    expect: failed('redirects', 'too many redirects (more than 5)'),
     hits: 6, // the first request and 5 redirects
     bytesIn: null,
   },
@@ -669,6 +687,7 @@ const originCases: OriginCase[] = [
     path: '/hostile/to-private.jpg',
     route: redirect(`${trap.url}/x.jpg`),
     expect: failed(
+      'refused',
       'refused: 127.0.0.1 is a loopback address (set ALLOW_PRIVATE_NETWORKS=true or OUTBOUND_ALLOWLIST to allow)',
     ),
     hits: 1,
@@ -796,6 +815,26 @@ t.test('hostile image origins fail their own image and nothing else', async (t) 
       await service.services.store.listUnfinishedJobs(),
       [],
       'nothing left unfinished in the store',
+    );
+  });
+
+  t.test('metrics: each failure under its reason, every byte that arrived', async (t) => {
+    const samples = await scrape(service.url);
+    const expected = new Map<string, number>();
+    for (const c of originCases) {
+      if (c.expect.status === 'FAILED') {
+        expected.set(c.expect.kind, (expected.get(c.expect.kind) ?? 0) + 1);
+      }
+    }
+    for (const [key, value] of samples) {
+      const reason = /^image_batch_images_failed_total\{reason="(\w+)"\}$/.exec(key)?.[1];
+      if (reason !== undefined) t.equal(value, expected.get(reason) ?? 0, `failed, ${reason}`);
+    }
+    t.equal(samples.get('image_batch_images_processed_total'), processed);
+    t.equal(
+      samples.get('image_batch_image_bytes_in_total'),
+      originCases.reduce((sum, c) => sum + (c.bytesIn ?? 0), 0),
+      'bytes in: every image that arrived, failed or not',
     );
   });
 });

@@ -6,10 +6,11 @@ import path from 'node:path';
 import { parseString } from 'fast-csv';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
-import pino from 'pino';
+import type { DestinationStream } from 'pino';
 import type t from 'tap';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
 import { createServices, type Services } from '../../src/services.js';
 
 /** The `t` handed to a `t.test` callback. */
@@ -43,6 +44,8 @@ export interface ServiceOptions {
   reuseRoot?: string;
   /** MongoDB database of an earlier service (its `dbName`), with `reuseRoot`. */
   reuseDbName?: string | null;
+  /** Where the service logs, as in production (JSON lines), from the debug level up. */
+  logTo?: DestinationStream;
 }
 
 export interface CloseOptions {
@@ -101,7 +104,10 @@ export async function startService(
   let config: Config;
   try {
     config = loadConfig(fullEnv);
-    const log = pino({ level: config.logLevel });
+    const log =
+      opts.logTo === undefined
+        ? createLogger({ level: config.logLevel, pretty: false })
+        : createLogger({ level: 'debug', pretty: false }, opts.logTo);
     services = await createServices(config, log);
     app = await buildApp(services, log);
     await services.start();
@@ -303,7 +309,7 @@ export async function waitForStatus(
   url: string,
   id: string,
   wanted: StatusBody['status'] = 'COMPLETED',
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
 ): Promise<StatusBody> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

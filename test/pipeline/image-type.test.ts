@@ -40,6 +40,6 @@ t.test('refuses what is not an image, naming SVG and PDF', async (t) => {
     ['ISO media that is not HEIF', Buffer.from('\0\0\0\x18ftypmp42\0\0\0\0'), 'not an image'],
   ];
   for (const [name, bytes, message] of cases) {
-    t.throws(() => checkImageType(bytes), new ImageError(message), name);
+    t.throws(() => checkImageType(bytes), new ImageError('not_image', message), name);
   }
 });

@@ -59,7 +59,9 @@ t.test('retries only what may pass, and says how many attempts it took', async (
   let calls = 0;
   const flaky = () => {
     calls++;
-    return calls < 3 ? Promise.reject(new ImageError('HTTP 503', true)) : Promise.resolve('ok');
+    return calls < 3
+      ? Promise.reject(new ImageError('http_error', 'HTTP 503', true))
+      : Promise.resolve('ok');
   };
   t.equal(await withRetries(flaky, quick), 'ok');
   t.equal(calls, 3);
@@ -67,7 +69,7 @@ t.test('retries only what may pass, and says how many attempts it took', async (
   calls = 0;
   const down = () => {
     calls++;
-    return Promise.reject(new ImageError('HTTP 503', true));
+    return Promise.reject(new ImageError('http_error', 'HTTP 503', true));
   };
   await t.rejects(withRetries(down, quick), { message: 'HTTP 503 (after 3 attempts)' });
   t.equal(calls, 3, 'one attempt and two retries');
@@ -75,7 +77,7 @@ t.test('retries only what may pass, and says how many attempts it took', async (
   calls = 0;
   const gone = () => {
     calls++;
-    return Promise.reject(new ImageError('HTTP 404'));
+    return Promise.reject(new ImageError('http_error', 'HTTP 404'));
   };
   await t.rejects(withRetries(gone, quick), { message: 'HTTP 404' });
   t.equal(calls, 1, 'a final error is not retried');
@@ -88,7 +90,7 @@ t.test('a cancelled retry loop stops waiting', async (t) => {
     () => {
       calls++;
       cancel.abort();
-      return Promise.reject(new ImageError('timed out', true));
+      return Promise.reject(new ImageError('timeout', 'timed out', true));
     },
     { retries: 5, baseMs: 60_000, maxMs: 60_000 },
     cancel.signal,

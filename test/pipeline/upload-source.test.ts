@@ -20,7 +20,11 @@ t.test('an upload URL names the saved file of its job, and nothing else', async 
   t.notOk(isUploadUrl(`https://img.test/${ID}`));
   t.equal(uploadFile(dir, ID), path.join(dir, ID));
   for (const id of ['../etc/passwd', `${ID}/../x`, ID.toUpperCase(), '', `${ID}.tmp`]) {
-    t.throws(() => uploadFile(dir, id), new ImageError('malformed upload reference'), id);
+    t.throws(
+      () => uploadFile(dir, id),
+      new ImageError('refused', 'malformed upload reference'),
+      id,
+    );
   }
 });
 
@@ -29,15 +33,18 @@ t.test('readUpload reads the saved bytes within the cap', async (t) => {
   t.strictSame(await readUpload(dir, uploadUrl(ID), 100), Buffer.alloc(100, 1));
   await t.rejects(readUpload(dir, uploadUrl(ID), 99), {
     name: 'ImageError',
+    kind: 'too_large',
     reason: 'image is 100 bytes, over the 99-byte limit',
   });
   await t.rejects(readUpload(dir, 'upload:../jobs.sqlite', 1000), {
     name: 'ImageError',
+    kind: 'refused',
     reason: 'malformed upload reference',
   });
   await fs.rm(uploadFile(dir, ID));
   await t.rejects(readUpload(dir, uploadUrl(ID), 100), {
     name: 'ImageError',
+    kind: 'storage',
     reason: 'the uploaded file is no longer stored',
   });
 });

@@ -7,7 +7,7 @@ import { getJson, sleep, startService, uploadImage, waitForStatus } from '../hel
 const TOKEN = 'test-token-0123456789abcdef';
 const HEADER = 'Serial Number,Product Name,Input Image Urls';
 
-t.test('with API_TOKEN, every route but /health needs the bearer token', async (t) => {
+t.test('with API_TOKEN, every route but /health and /docs needs the bearer token', async (t) => {
   const origin = await startOrigin();
   t.teardown(() => origin.close());
   const service = await startService({ API_TOKEN: TOKEN });
@@ -18,7 +18,16 @@ t.test('with API_TOKEN, every route but /health needs the bearer token', async (
     });
 
   t.equal((await get('/health')).status, 200, '/health stays open for probes');
-  for (const path of ['/', '/ready', `/status/${randomUUID()}`, `/download/${randomUUID()}`]) {
+  t.equal((await get('/docs/json')).status, 200, 'so does the API documentation');
+  for (const path of [
+    '/',
+    '/ready',
+    '/metrics',
+    '/requests',
+    `/status/${randomUUID()}`,
+    `/status/${randomUUID()}/events`,
+    `/download/${randomUUID()}`,
+  ]) {
     const anonymous = await get(path);
     t.equal(anonymous.status, 401, `${path} without a token`);
     t.equal(anonymous.headers.get('www-authenticate'), 'Bearer');

@@ -271,6 +271,23 @@ t.test('413 for a CSV over MAX_CSV_BYTES or MAX_ROWS', async (t) => {
   });
 });
 
+t.test('a rejection mid-stream closes the connection, so shutdown need not wait', async (t) => {
+  // Most of the body is still unread when MAX_ROWS is hit. Kept alive, that connection
+  // held app.close (and SIGTERM) for the ~70 s keep-alive timeout.
+  const service = await startService({ MAX_ROWS: '5', MAX_CSV_BYTES: String(4 << 20) });
+  t.teardown(() => service.close());
+  const rows = [HEADER];
+  for (let i = 1; i <= 20_000; i++) rows.push(`${i},p${i},${origin.url}/never/${i}.jpg`);
+  const res = await upload(service.url, `${rows.join('\n')}\n`);
+  t.equal(res.status, 413);
+  t.equal(res.headers.get('connection'), 'close');
+  const closed = await Promise.race([
+    service.close().then(() => 'closed'),
+    sleep(30_000).then(() => 'still waiting after 30 s'),
+  ]);
+  t.equal(closed, 'closed');
+});
+
 t.test('malformed or unexpected multipart bodies', async (t) => {
   /** Status 0 when no answer came within the helpers' request timeout. */
   const post = async (contentType: string, body: string) => {

@@ -92,8 +92,8 @@ function build(id: string, rows: string[][]): Seeded {
           bytesIn: null,
           bytesOut: null,
           metadata: null,
-          processingMs: null,
           error: null,
+          processingMs: null,
         };
         images.set(url, image);
       }
@@ -200,8 +200,8 @@ const processed = (seq: number): ImageOutcome => ({
     orientation: 6,
     rotated: true,
   },
-  processingMs: 40 + seq,
   error: null,
+  processingMs: 40 + seq,
 });
 const failed = (error: string): ImageOutcome => ({
   status: 'FAILED',
@@ -210,8 +210,8 @@ const failed = (error: string): ImageOutcome => ({
   bytesIn: null,
   bytesOut: null,
   metadata: null,
-  processingMs: 7,
   error,
+  processingMs: 7,
 });
 
 export function runStoreContract(t: Test, name: string, makeStore: MakeStore): void {
@@ -287,6 +287,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           log: [],
           owner: null,
           leaseUntil: null,
+          round: 1,
         },
         productsTotal: 1,
         productsDone: 0,
@@ -370,6 +371,93 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       await t.resolves(store.deleteJob('no-such-job'), 'deleting an unknown id is harmless');
     });
 
+    t.test('markJobDeleting', async (t) => {
+      t.test('moves a job in one of the given statuses only', async (t) => {
+        const store = await open(t);
+        await seed(store, 'pending', distinct('pending', 1));
+        await seed(store, 'completed', distinct('completed', 1), { createdAt: at(1) });
+        await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+        await store.completeJob('completed', at(2));
+
+        const finished = ['COMPLETED', 'FAILED'] as const;
+        t.equal(await store.markJobDeleting('pending', finished, at(5)), false, 'not PENDING');
+        t.equal((await mustGetJob(store, 'pending')).status, 'PENDING', 'left as it was');
+        t.equal(await store.markJobDeleting('receiving', finished, at(5)), false);
+        t.equal(await store.markJobDeleting('no-such-job', finished, at(5)), false);
+        t.equal(await store.markJobDeleting('completed', finished, at(5)), true);
+        t.match(await store.getJob('completed'), { status: 'DELETING', updatedAt: at(5) });
+        t.equal(await store.markJobDeleting('completed', finished, at(6)), false, 'once');
+        t.equal(await store.markJobDeleting('pending', ['PENDING'], at(7)), true);
+        t.strictSame((await store.listDeletingJobs()).sort(), ['completed', 'pending']);
+
+        await store.deleteJob('completed');
+        t.strictSame(await store.listDeletingJobs(), ['pending'], 'deleted is no longer listed');
+      });
+
+      t.test('a DELETING job is out of every listing, claim and completion', async (t) => {
+        const store = await open(t);
+        await seed(store, 'doomed', distinct('doomed', 3), { webhookUrl: 'https://hooks.test/x' });
+        await seed(store, 'hooked', distinct('hooked', 1), {
+          createdAt: at(1),
+          webhookUrl: 'https://hooks.test/y',
+        });
+        await seed(store, 'kept', distinct('kept', 1), { createdAt: at(2) });
+        const [first] = await store.claimImages('w1', at(3), at(30), 1);
+        t.equal(first?.requestId, 'doomed', 'fixture: one image of the job in flight');
+        await store.completeJob('hooked', at(4));
+
+        t.ok(await store.markJobDeleting('doomed', ['PENDING', 'PROCESSING'], at(5)));
+        t.ok(await store.markJobDeleting('hooked', ['COMPLETED'], at(5)));
+        t.strictSame(keysOf(await store.claimImages('w1', at(6), at(36), 10)), ['kept#1']);
+        t.strictSame(
+          (await store.listJobs({}, 0, 10)).jobs.map((j) => j.id),
+          ['kept'],
+          'not listed',
+        );
+        t.strictSame(
+          (await store.listUnfinishedJobs()).map((j) => j.id),
+          ['kept'],
+          'not resumed as unfinished',
+        );
+        t.equal(await store.completeJob('doomed', at(7)), false, 'cannot complete');
+        t.equal(await store.claimDueWebhook('d1', at(8), at(38)), null, 'webhook not sent');
+        t.strictSame(
+          await store.countJobs(),
+          { PENDING: 1, PROCESSING: 0, COMPLETED: 0, FAILED: 0 },
+          'not counted',
+        );
+
+        // The image already in flight can still be recorded; the answer says DELETING, so
+        // the worker knows to drop it.
+        const after = await store.finishImage('doomed', 1, 'w1', processed(1), at(9));
+        t.equal(after?.status, 'DELETING');
+      });
+    });
+
+    t.test('listExpiredJobs lists finished jobs completed before the cutoff', async (t) => {
+      const store = await open(t);
+      await seed(store, 'old', distinct('old', 1));
+      await seed(store, 'older', distinct('older', 1), { createdAt: at(1) });
+      await seed(store, 'recent', distinct('recent', 1), { createdAt: at(2) });
+      await seed(store, 'running', distinct('running', 1), { createdAt: at(3) });
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await store.completeJob('old', at(20));
+      await store.completeJob('older', at(10));
+      await store.completeJob('recent', at(100));
+      await store.markJobProcessing('running', at(5));
+
+      t.strictSame(await store.listExpiredJobs(at(50), 10), ['older', 'old'], 'earliest first');
+      t.strictSame(await store.listExpiredJobs(at(50), 1), ['older'], 'at most the limit');
+      t.strictSame(await store.listExpiredJobs(at(20), 10), ['older'], 'strictly before');
+      t.strictSame(
+        await store.listExpiredJobs(at(1e6), 10),
+        ['older', 'old', 'recent'],
+        'never one still running or receiving',
+      );
+      await store.markJobDeleting('old', ['COMPLETED'], at(30));
+      t.strictSame(await store.listExpiredJobs(at(50), 10), ['older'], 'nor one being deleted');
+    });
+
     t.test('listProducts orders by row and pages with offset and limit', async (t) => {
       const store = await open(t);
       const seeded = build('job-a', distinct('job-a', 5));
@@ -418,7 +506,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.strictSame(await store.findImages('no-such-job', [1]), []);
     });
 
-    t.test('a job keeps its kind; listJobsByKind pages one kind, newest first', async (t) => {
+    t.test('a job keeps its kind; listJobs pages one kind, newest first', async (t) => {
       const store = await open(t);
       await seed(store, 'csv-old', distinct('csv-old', 1), { createdAt: at(0) });
       await seed(store, 'image-1', distinct('image-1', 1), { createdAt: at(1), kind: 'image' });
@@ -438,7 +526,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.equal((await mustGetJob(store, 'image-rx')).kind, 'image', 'from beginJob on');
 
       const ids = async (kind: JobKind, offset: number, limit: number) => {
-        const page = await store.listJobsByKind(kind, offset, limit);
+        const page = await store.listJobs({ kind }, offset, limit);
         return { total: page.total, ids: page.jobs.map((job) => job.id) };
       };
       t.strictSame(await ids('image', 0, 10), {
@@ -448,8 +536,15 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.strictSame(await ids('image', 1, 2), { total: 4, ids: ['image-2b', 'image-2a'] });
       t.strictSame(await ids('image', 4, 2), { total: 4, ids: [] });
       t.strictSame(await ids('csv', 0, 10), { total: 2, ids: ['csv-new', 'csv-old'] });
-      const [first] = (await store.listJobsByKind('image', 0, 1)).jobs;
+      const [first] = (await store.listJobs({ kind: 'image' }, 0, 1)).jobs;
       t.strictSame(first, await store.getJob('image-3'), 'whole job records');
+      await store.markJobProcessing('image-3', at(10));
+      const pendingImages = await store.listJobs({ status: 'PENDING', kind: 'image' }, 0, 10);
+      t.strictSame(
+        { total: pendingImages.total, ids: pendingImages.jobs.map((job) => job.id) },
+        { total: 3, ids: ['image-2b', 'image-2a', 'image-1'] },
+        'status and kind together',
+      );
     });
 
     t.test('listImagesOfJobs returns every image of the jobs asked for', async (t) => {
@@ -844,6 +939,164 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       }
     });
 
+    t.test('retryFailedImages', async (t) => {
+      const u = (n: number) => `https://img.test/${n}.jpg`;
+      /**
+       * A completed job whose rows use [1, 2], [2], [3] and [4]: images 2 and 4 failed, so
+       * rows 1, 2 and 4 have a failure and row 3 has none.
+       */
+      async function completedWithFailures(
+        store: JobStore,
+        id: string,
+        webhookUrl: string | null,
+      ): Promise<void> {
+        await seed(store, id, [[u(1), u(2)], [u(2)], [u(3)], [u(4)]], { webhookUrl });
+        await store.claimImages('w1', at(1), at(31), 10);
+        await store.finishImage(id, 1, 'w1', processed(1), at(2));
+        await store.finishImage(id, 2, 'w1', failed('HTTP 503'), at(2));
+        await store.finishImage(id, 3, 'w1', processed(3), at(2));
+        await store.finishImage(id, 4, 'w1', failed('timeout'), at(2));
+        if (!(await store.completeJob(id, at(3)))) throw new Error('fixture: not completed');
+      }
+
+      t.test('only re-opens a COMPLETED job that has FAILED images', async (t) => {
+        const store = await open(t);
+        await seed(store, 'pending', distinct('pending', 1));
+        await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+        await seed(store, 'all-good', distinct('all-good', 1));
+        await store.claimImages('w1', at(1), at(31), 10);
+        await store.finishImage('all-good', 1, 'w1', processed(1), at(2));
+        await store.completeJob('all-good', at(3));
+        await completedWithFailures(store, 'deleting', null);
+        await store.markJobDeleting('deleting', ['COMPLETED'], at(4));
+        const before = await Promise.all(
+          ['pending', 'receiving', 'all-good', 'deleting'].map((id) => store.getJob(id)),
+        );
+
+        for (const id of ['pending', 'receiving', 'all-good', 'deleting', 'no-such-job']) {
+          t.equal(await store.retryFailedImages(id, at(10)), null, `${id}: null`);
+        }
+        t.strictSame(
+          await Promise.all(
+            ['pending', 'receiving', 'all-good', 'deleting'].map((id) => store.getJob(id)),
+          ),
+          before,
+          'nothing changed',
+        );
+      });
+
+      t.test('re-opens the failed images, their products and the job', async (t) => {
+        const store = await open(t);
+        const hook = 'https://hooks.test/done';
+        await completedWithFailures(store, 'job-a', hook);
+        const delivered = await store.claimDueWebhook('d1', at(3), at(33));
+        t.ok(delivered, 'fixture: the first round is announced');
+        await store.recordWebhookAttempt(
+          'job-a',
+          'd1',
+          {
+            status: 'DELIVERED',
+            attempts: 1,
+            lastError: null,
+            nextAttemptAt: null,
+            log: [{ attempt: 1, at: at(4), httpStatus: 200, error: null, durationMs: 5 }],
+          },
+          at(4),
+        );
+        const imagesBefore = await store.listImages('job-a');
+
+        const reopened = await store.retryFailedImages('job-a', at(10));
+        t.strictSame(reopened, await store.getJob('job-a'), 'returns the job as stored');
+        t.match(reopened, {
+          status: 'PROCESSING',
+          completedAt: null,
+          updatedAt: at(10),
+        });
+        t.strictSame(counters(reopened), {
+          productsTotal: 4,
+          productsDone: 1,
+          imagesTotal: 4,
+          imagesProcessed: 2,
+          imagesFailed: 0,
+        });
+        t.strictSame(
+          reopened?.webhook,
+          {
+            url: hook,
+            status: 'PENDING',
+            attempts: 0,
+            lastError: null,
+            nextAttemptAt: null,
+            log: [],
+            owner: null,
+            leaseUntil: null,
+            round: 2,
+          },
+          'a new delivery, not due yet',
+        );
+        t.equal(await store.claimDueWebhook('d1', at(11), at(41)), null, 'nothing to send yet');
+
+        const cleared = (seq: number) => ({
+          ...imagesBefore[seq - 1],
+          status: 'PENDING',
+          owner: null,
+          leaseUntil: null,
+          outputFile: null,
+          bytesIn: null,
+          bytesOut: null,
+          error: null,
+          processingMs: null,
+        });
+        t.strictSame(await store.listImages('job-a'), [
+          imagesBefore[0],
+          cleared(2),
+          imagesBefore[2],
+          cleared(4),
+        ]);
+        t.strictSame(
+          (await store.listProducts('job-a', 0, 10)).map((p) => p.imagesPending),
+          [1, 1, 0, 1],
+        );
+        t.equal(await store.retryFailedImages('job-a', at(12)), null, 'once');
+
+        t.strictSame(keysOf(await store.claimImages('w2', at(13), at(43), 10)), [
+          'job-a#2',
+          'job-a#4',
+        ]);
+        await store.finishImage('job-a', 2, 'w2', processed(2), at(14));
+        const last = await store.finishImage('job-a', 4, 'w2', processed(4), at(15));
+        t.strictSame(counters(last), {
+          productsTotal: 4,
+          productsDone: 4,
+          imagesTotal: 4,
+          imagesProcessed: 4,
+          imagesFailed: 0,
+        });
+        t.equal(await store.completeJob('job-a', at(16)), true, 'completes again');
+        const announced = await store.claimDueWebhook('d1', at(16), at(46));
+        t.match(announced?.webhook, { status: 'PENDING', attempts: 0, round: 2 });
+        t.match(await store.getImageTotals(), { processed: 4, failed: 2 }, 'six outcomes');
+      });
+
+      t.test('one caller wins; a job without a webhook keeps none', async (t) => {
+        const store = await open(t);
+        await completedWithFailures(store, 'job-a', null);
+        const results = await Promise.all(
+          Array.from({ length: 4 }, (_, i) => store.retryFailedImages('job-a', at(10 + i))),
+        );
+        t.equal(results.filter((r) => r !== null).length, 1, 'one caller re-opens it');
+        t.match(
+          results.find((r) => r !== null),
+          { status: 'PROCESSING', webhook: null },
+        );
+        t.strictSame(
+          (await store.listProducts('job-a', 0, 10)).map((p) => p.imagesPending),
+          [1, 1, 0, 1],
+          're-opened once',
+        );
+      });
+    });
+
     t.test('webhooks', async (t) => {
       const hook = 'https://hooks.test/done';
       /** A job with a webhook, completed (and so due) at `dueAt` unless null. */
@@ -879,6 +1132,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           log: [],
           owner: null,
           leaseUntil: null,
+          round: 1,
         });
         t.equal((await mustGetJob(store, 'plain')).webhook, null, 'no webhook, none made');
       });
@@ -962,7 +1216,13 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
           };
           t.equal(await store.recordWebhookAttempt('job-a', 'd1', retry, at(11)), true);
           const job = await mustGetJob(store, 'job-a');
-          t.strictSame(job.webhook, { url: hook, ...retry, owner: null, leaseUntil: null });
+          t.strictSame(job.webhook, {
+            url: hook,
+            ...retry,
+            owner: null,
+            leaseUntil: null,
+            round: 1,
+          });
           t.strictSame(job.updatedAt, at(11));
           t.equal(
             await store.recordWebhookAttempt('job-a', 'd1', retry, at(12)),
@@ -1002,12 +1262,120 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
             t.equal(await store.recordWebhookAttempt(job.id, 'd1', outcome, at(13)), true);
           }
           for (const [id, outcome] of Object.entries(outcomes)) {
-            const expected: WebhookState = { url: hook, ...outcome, owner: null, leaseUntil: null };
+            const expected: WebhookState = {
+              url: hook,
+              ...outcome,
+              owner: null,
+              leaseUntil: null,
+              round: 1,
+            };
             t.strictSame((await mustGetJob(store, id)).webhook, expected, `${id} as recorded`);
           }
           t.equal(await store.claimDueWebhook('d1', at(1e6), at(1e6 + 30)), null, 'never due');
         });
       });
+    });
+
+    t.test('listJobs', async (t) => {
+      /** Jobs created in the order given, one second apart; two share the last second. */
+      async function seedListing(store: JobStore): Promise<void> {
+        await seed(store, 'a-oldest', distinct('a-oldest', 1), { createdAt: at(0) });
+        await seed(store, 'b', distinct('b', 2), { createdAt: at(1) });
+        await seed(store, 'c', distinct('c', 1), { createdAt: at(2) });
+        await seed(store, 'receiving', distinct('receiving', 1), {
+          createdAt: at(3),
+          accept: false,
+        });
+        // Created in the same millisecond: the id (descending) decides their order.
+        await seed(store, 'd-tie', distinct('d-tie', 1), { createdAt: at(4) });
+        await seed(store, 'e-tie', distinct('e-tie', 1), { createdAt: at(4) });
+        await store.markJobProcessing('b', at(10));
+        await store.completeJob('c', at(11));
+      }
+      const ids = (page: { jobs: JobRecord[] }) => page.jobs.map((j) => j.id);
+
+      t.test('lists accepted jobs newest first, with the total', async (t) => {
+        const store = await open(t);
+        await seedListing(store);
+        const all = await store.listJobs({}, 0, 100);
+        t.strictSame(ids(all), ['e-tie', 'd-tie', 'c', 'b', 'a-oldest'], 'RECEIVING is left out');
+        t.equal(all.total, 5);
+        for (const job of all.jobs) {
+          t.strictSame(job, await store.getJob(job.id), `${job.id} is the whole job record`);
+        }
+      });
+
+      t.test('pages with offset and limit; total counts every match', async (t) => {
+        const store = await open(t);
+        await seedListing(store);
+        t.strictSame(await store.listJobs({}, 0, 2).then(ids), ['e-tie', 'd-tie']);
+        t.strictSame(await store.listJobs({}, 2, 2).then(ids), ['c', 'b']);
+        t.strictSame(await store.listJobs({}, 4, 2).then(ids), ['a-oldest']);
+        const past = await store.listJobs({}, 9, 2);
+        t.strictSame(past, { total: 5, jobs: [] }, 'past the end: no jobs, the same total');
+        t.equal((await store.listJobs({}, 2, 1)).total, 5);
+      });
+
+      t.test('filters by status', async (t) => {
+        const store = await open(t);
+        await seedListing(store);
+        const pending = await store.listJobs({ status: 'PENDING' }, 0, 100);
+        t.strictSame(ids(pending), ['e-tie', 'd-tie', 'a-oldest']);
+        t.equal(pending.total, 3);
+        t.strictSame(await store.listJobs({ status: 'PENDING' }, 1, 1), {
+          total: 3,
+          jobs: [await mustGetJob(store, 'd-tie')],
+        });
+        t.strictSame(await store.listJobs({ status: 'PROCESSING' }, 0, 100).then(ids), ['b']);
+        t.strictSame(await store.listJobs({ status: 'COMPLETED' }, 0, 100).then(ids), ['c']);
+        t.strictSame(await store.listJobs({ status: 'FAILED' }, 0, 100), { total: 0, jobs: [] });
+      });
+
+      t.test('an empty store lists nothing', async (t) => {
+        const store = await open(t);
+        t.strictSame(await store.listJobs({}, 0, 20), { total: 0, jobs: [] });
+      });
+    });
+
+    t.test('countJobs counts accepted jobs by status', async (t) => {
+      const store = await open(t);
+      const none = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
+      t.strictSame(await store.countJobs(), none, 'every status, at 0');
+      await seed(store, 'receiving', distinct('receiving', 1), { accept: false });
+      await seed(store, 'p1', distinct('p1', 1), { createdAt: at(1) });
+      await seed(store, 'p2', distinct('p2', 1), { createdAt: at(2) });
+      await seed(store, 'running', distinct('running', 1), { createdAt: at(3) });
+      await seed(store, 'done', distinct('done', 1), { createdAt: at(4) });
+      await store.markJobProcessing('running', at(5));
+      await store.completeJob('done', at(6));
+      t.strictSame(await store.countJobs(), { ...none, PENDING: 2, PROCESSING: 1, COMPLETED: 1 });
+    });
+
+    t.test('getImageTotals: every recorded outcome; bytes of processed images only', async (t) => {
+      const store = await open(t);
+      await seed(store, 'job-a', distinct('job-a', 3));
+      await seed(store, 'job-b', distinct('job-b', 1), { createdAt: at(1) });
+      await store.claimImages('w1', at(0), at(30), 10);
+      await store.finishImage('job-a', 1, 'w1', processed(1), at(1));
+      await store.finishImage('job-a', 2, 'w1', processed(2), at(2));
+      await store.finishImage('job-b', 1, 'w1', failed('HTTP 404'), at(3));
+      // Not counted: the lease is another owner's, or the image is already finished.
+      await store.finishImage('job-a', 3, 'w2', processed(3), at(4));
+      await store.finishImage('job-a', 1, 'w1', processed(1), at(4));
+      // A failure after the download still reports the bytes it read: not counted either.
+      const late = { ...failed('corrupt or truncated data'), bytesIn: 5000 };
+      await store.finishImage('job-a', 3, 'w1', late, at(5));
+
+      const totals = {
+        processed: 2,
+        failed: 2,
+        processingMs: 41 + 42 + 7 + 7,
+        bytesIn: 1001 + 1002,
+        bytesOut: 101 + 102,
+      };
+      t.strictSame(await store.getImageTotals(), totals);
+      await store.deleteJob('job-a');
+      t.strictSame(await store.getImageTotals(), totals, 'deleting a job leaves the totals alone');
     });
 
     t.test('listUnfinishedJobs lists PENDING and PROCESSING jobs', async (t) => {
@@ -1038,6 +1406,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const products = await store.listProducts('job-a', 0, 100);
       const images = await store.listImages('job-a');
       const receiving = await store.getJob('job-b');
+      const totals = await store.getImageTotals();
       await store.close();
 
       const second = await makeStore(first.location);
@@ -1047,6 +1416,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.strictSame(await reopened.listProducts('job-a', 0, 100), products);
       t.strictSame(await reopened.listImages('job-a'), images);
       t.strictSame(await reopened.getJob('job-b'), receiving);
+      t.strictSame(await reopened.getImageTotals(), totals);
       // Leases are data too: w1's unfinished images are not up for grabs before they expire.
       t.strictSame(await reopened.claimImages('w2', at(20), at(50), 10), []);
       t.strictSame(keysOf(await reopened.claimImages('w2', at(41), at(71), 10)), [

@@ -48,8 +48,10 @@ if (!uri) {
       (await client.db(db).collection(collection).indexes()).map((i) => i.name).sort();
     t.strictSame(await names('requests'), [
       '_id_',
-      'kind_created',
+      'kind_created_listing',
+      'status_completed',
       'status_created',
+      'status_created_listing',
       'webhook_due',
     ]);
     t.strictSame(await names('products'), ['_id_', 'request_row']);
@@ -125,11 +127,11 @@ if (!uri) {
       },
     ]);
     t.strictSame(
-      (await store.listJobsByKind('csv', 0, 10)).jobs.map((j) => j.id),
+      (await store.listJobs({ kind: 'csv' }, 0, 10)).jobs.map((j) => j.id),
       ['old-job'],
       'listed with the CSV jobs',
     );
-    t.equal((await store.listJobsByKind('image', 0, 10)).total, 0);
+    t.equal((await store.listJobs({ kind: 'image' }, 0, 10)).total, 0);
   });
 }
 

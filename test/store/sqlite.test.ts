@@ -92,8 +92,29 @@ t.test('SqliteJobStore adds the columns a database from before them lacks', asyn
     },
   ]);
   t.strictSame(
-    (await store.listJobsByKind('csv', 0, 10)).jobs.map((j) => j.id),
+    (await store.listJobs({ kind: 'csv' }, 0, 10)).jobs.map((j) => j.id),
     ['old-job'],
     'listed by kind',
+  );
+  const reader = new Database(file, { readonly: true });
+  t.teardown(() => reader.close());
+  const added = [
+    ['jobs', 'kind'],
+    ['images', 'original_name'],
+    ['images', 'thumbnails'],
+    ['images', 'metadata'],
+    ['images', 'processing_ms'],
+  ];
+  for (const [table, column] of added) {
+    const columns = reader.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+    t.ok(
+      columns.some((c) => c.name === column),
+      `${table} has ${column}`,
+    );
+  }
+  const indexes = reader.prepare('PRAGMA index_list(jobs)').all() as Array<{ name: string }>;
+  t.ok(
+    indexes.some((i) => i.name === 'jobs_kind_listing'),
+    'the kind index is made after its column',
   );
 });

@@ -1,23 +1,34 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ErrorResponse, NotReady, RequestIdParams } from '../../schemas/common.js';
+import { MalformedId, NotFound, NotReady, RequestIdParams } from '../../schemas/common.js';
+import { RESULTS_CSV_EXAMPLE } from '../../schemas/jobs.js';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/download/:request_id',
     {
       schema: {
+        summary: 'The results CSV of a COMPLETED job',
+        description:
+          'The input columns, in their order, then `Output Image Urls` (position for position ' +
+          'with the input URLs, empty where an image failed) and `Errors`.',
+        tags: ['results'],
         params: RequestIdParams,
-        produces: ['text/csv'],
         response: {
-          200: Type.Unsafe<ReadStream>({
-            type: 'string',
-            format: 'binary',
-            description: 'The results CSV',
-          }),
-          400: ErrorResponse,
-          404: ErrorResponse,
+          200: {
+            description: 'The results CSV, as an attachment',
+            content: {
+              'text/csv': {
+                schema: Type.Unsafe<ReadStream>({
+                  type: 'string',
+                  examples: [RESULTS_CSV_EXAMPLE],
+                }),
+              },
+            },
+          },
+          400: MalformedId,
+          404: NotFound,
           409: NotReady,
         },
       },

@@ -9,22 +9,31 @@ import {
   UPLOADABLE_TYPES,
   type UploadedImage,
 } from '../../domain/image-uploads.js';
+import { JOB_LOG_FIELD } from '../../domain/job-log.js';
 import { parseImageUploadOptions } from '../../domain/upload-options.js';
 import { imageUrl, uploadedImageUrl } from '../../domain/urls.js';
 import { CONTENT_TYPES } from '../../pipeline/transform.js';
-import { ErrorResponse } from '../../schemas/common.js';
+import { BadQuery, MalformedId, Overloaded } from '../../schemas/common.js';
 import {
+  BadThumbnailRequest,
   ImageIdParams,
   ImageList,
   ImageNotFound,
   ImagesQuery,
+  ImageTooLarge,
+  ImageUploadForm,
   ImageUploadQuery,
   ImageUploadRejected,
   ImageView,
+  ThumbnailNotFound,
   ThumbnailParams,
+  UnsupportedImage,
+  UploadGone,
 } from '../../schemas/images.js';
 import { MalformedUpload, nextPart, requestOrigin } from '../form.js';
-import { metadataView, thumbnailUrls } from '../status/index.js';
+import { metadataView, thumbnailUrls } from '../status/view.js';
+
+const Thumbnail = Type.Unsafe<ReadStream>({ type: 'string', format: 'binary' });
 
 const NO_FILE = 'No image: send it as the "file" field of a multipart/form-data request';
 const NOT_FOUND = { status: 'not_found' as const, error: 'Image not found' };
@@ -63,17 +72,45 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/images',
     {
       schema: {
-        description: `Upload one image (${UPLOADABLE_TYPES.join(', ')}, recognised by content) to be processed like a CSV job's images, with small and medium thumbnails. Form fields: file, and optionally quality, format, max_width, max_height.`,
+        summary: 'Upload one image, without a CSV',
+        description:
+          `One image (${UPLOADABLE_TYPES.join(', ')}, recognised by its content) becomes a ` +
+          "job of one image, processed like a CSV job's images, with small and medium " +
+          'thumbnails. It has no results CSV and no webhook: poll GET /images/{id}, or send ' +
+          '?wait=true.',
+        tags: ['images'],
         consumes: ['multipart/form-data'],
         querystring: ImageUploadQuery,
         response: {
-          200: ImageView,
-          202: ImageView,
+          200: Type.Object(ImageView.properties, {
+            description: 'With ?wait=true: the image, processed or failed',
+            examples: ImageView.examples,
+          }),
+          202: Type.Object(ImageView.properties, {
+            description: 'Recorded and queued (or, with ?wait=true, still processing)',
+            examples: [
+              {
+                ...ImageView.examples[0],
+                status: 'processing',
+                metadata: null,
+                output_url: null,
+                thumbnails: { small: null, medium: null },
+              },
+            ],
+          }),
           400: ImageUploadRejected,
-          404: ImageNotFound,
-          413: ErrorResponse,
-          415: ErrorResponse,
+          404: UploadGone,
+          413: ImageTooLarge,
+          415: UnsupportedImage,
+          503: Overloaded,
         },
+      },
+      config: {
+        // Read part by part as it streams, like POST /upload's form: documented only.
+        swaggerTransform: ({ schema, url }) => ({
+          schema: { ...schema, body: ImageUploadForm },
+          url,
+        }),
       },
     },
     async (request, reply) => {
@@ -107,6 +144,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
       } catch (err) {
         if (received) await uploads.discard(received);
+        // The rest of the body is never read; a kept-alive connection would wait for it.
+        reply.header('connection', 'close');
         if (err instanceof MalformedUpload) {
           return reply.code(400).send({ error: err.message, details: [] });
         }
@@ -120,6 +159,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       if (truncated) {
         await uploads.discard(received);
+        reply.header('connection', 'close');
         const error = `Image is larger than ${config.maxImageBytes} bytes (MAX_IMAGE_BYTES)`;
         return reply.code(413).send({ error });
       }
@@ -139,6 +179,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const baseUrl = config.publicBaseUrl ?? requestOrigin(request);
       await uploads.accept(received, originalName, parsed.options, baseUrl);
+      // From here on, this request's lines are about the new job.
+      request.log = reply.log = request.log.child({ [JOB_LOG_FIELD]: received.id });
       const found = request.query.wait
         ? await uploads.waitUntilDone(received.id, config.imageWaitMs)
         : await uploads.get(received.id);
@@ -154,9 +196,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/images',
     {
       schema: {
-        description: 'Directly uploaded images, newest first',
+        summary: 'Directly uploaded images, newest first',
+        description: 'Each as GET /images/{id} shows it, paged. CSV jobs are not listed.',
+        tags: ['images'],
         querystring: ImagesQuery,
-        response: { 200: ImageList, 400: ErrorResponse },
+        response: { 200: ImageList, 400: BadQuery },
       },
     },
     async (request) => {
@@ -170,9 +214,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/images/:id',
     {
       schema: {
-        description: 'A directly uploaded image: its state, metadata and output URLs',
+        summary: 'A directly uploaded image',
+        description: 'Its state, metadata, and the URLs of its output and thumbnails.',
+        tags: ['images'],
         params: ImageIdParams,
-        response: { 200: ImageView, 400: ErrorResponse, 404: ImageNotFound },
+        response: { 200: ImageView, 400: MalformedId, 404: ImageNotFound },
       },
     },
     async (request, reply) => {
@@ -186,17 +232,24 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     '/images/:id/thumbnails/:size',
     {
       schema: {
-        description: 'The bytes of a directly uploaded image’s thumbnail',
+        summary: 'A thumbnail of a directly uploaded image',
+        description:
+          'The bytes of its small (fit inside 128×128) or medium (512×512) thumbnail, in the ' +
+          'format the upload asked for.',
+        tags: ['images'],
         params: ThumbnailParams,
-        produces: Object.values(CONTENT_TYPES),
         response: {
-          200: Type.Unsafe<ReadStream>({
-            type: 'string',
-            format: 'binary',
+          200: {
             description: 'The thumbnail, in the upload’s output format',
-          }),
-          400: ErrorResponse,
-          404: ImageNotFound,
+            content: {
+              [CONTENT_TYPES.jpeg]: { schema: Thumbnail },
+              [CONTENT_TYPES.webp]: { schema: Thumbnail },
+              [CONTENT_TYPES.avif]: { schema: Thumbnail },
+              [CONTENT_TYPES.png]: { schema: Thumbnail },
+            },
+          },
+          400: BadThumbnailRequest,
+          404: ThumbnailNotFound,
         },
       },
     },

@@ -1,80 +1,53 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { downloadUrl, imageUrl } from '../../domain/urls.js';
-import { ErrorResponse, RequestIdParams } from '../../schemas/common.js';
+import { imageUrl } from '../../domain/urls.js';
+import { Type } from '@sinclair/typebox';
+import {
+  BadQuery,
+  EXAMPLE_ID,
+  MalformedId,
+  NotFound,
+  RequestIdParams,
+} from '../../schemas/common.js';
 import { JobStatusResponse, ProductsQuery, ProductsResponse } from '../../schemas/jobs.js';
-import type { ImageRecord, JobRecord } from '../../store/job-store.js';
+import { EventStream } from './event-stream.js';
+import { metadataView, statusView, thumbnailUrls } from './view.js';
 
 const NOT_FOUND = { error: 'Request not found' };
 
-/** An image's `metadata` as the API shows it; null until it is processed. */
-export function metadataView(image: ImageRecord) {
-  const { metadata } = image;
-  if (image.status !== 'PROCESSED' || metadata === null) return null;
-  return {
-    width: metadata.width,
-    height: metadata.height,
-    format: metadata.format,
-    input: { ...metadata.input },
-    orientation: metadata.orientation,
-    rotated: metadata.rotated,
-    bytes_in: image.bytesIn,
-    bytes_out: image.bytesOut,
-    processing_ms: image.processingMs,
-  };
-}
-
-/** The URL of each thumbnail the job asked for, by name; null until the image has it. */
-export function thumbnailUrls(job: JobRecord, image: ImageRecord | undefined) {
-  const urls: Record<string, string | null> = {};
-  for (const { name } of job.options.thumbnails) {
-    const file = image?.status === 'PROCESSED' ? image.thumbnails[name] : undefined;
-    urls[name] = file === undefined ? null : imageUrl(job.baseUrl, file);
-  }
-  return urls;
-}
-
-export function statusView(job: JobRecord) {
-  const done = job.imagesProcessed + job.imagesFailed;
-  return {
-    request_id: job.id,
-    kind: job.kind,
-    status: job.status === 'RECEIVING' ? ('PENDING' as const) : job.status,
-    created_at: job.createdAt.toISOString(),
-    updated_at: job.updatedAt.toISOString(),
-    completed_at: job.completedAt?.toISOString() ?? null,
-    progress: {
-      products_total: job.productsTotal,
-      products_done: job.productsDone,
-      images_total: job.imagesTotal,
-      images_processed: job.imagesProcessed,
-      images_failed: job.imagesFailed,
-      percent: job.imagesTotal === 0 ? 100 : Math.floor((done / job.imagesTotal) * 1000) / 10,
-    },
-    download_url: job.status === 'COMPLETED' ? downloadUrl(job.baseUrl, job.id) : null,
-    webhook: job.webhook && {
-      url: job.webhook.url,
-      status: job.webhook.status,
-      attempts: job.webhook.attempts,
-      last_error: job.webhook.lastError,
-      next_attempt_at: job.webhook.nextAttemptAt?.toISOString() ?? null,
-      attempts_log: job.webhook.log.map((entry) => ({
-        attempt: entry.attempt,
-        at: entry.at.toISOString(),
-        http_status: entry.httpStatus,
-        error: entry.error,
-        duration_ms: entry.durationMs,
-      })),
-    },
-  };
-}
+const EVENTS_EXAMPLE = [
+  'event: progress',
+  'id: 1',
+  `data: {"request_id":"${EXAMPLE_ID}","status":"PROCESSING","progress":{"images_total":3,"images_processed":2,"percent":66.6,…},…}`,
+  '',
+  ': keepalive',
+  '',
+  'event: progress',
+  'id: 2',
+  `data: {"request_id":"${EXAMPLE_ID}","status":"COMPLETED","progress":{"images_total":3,"images_processed":3,"percent":100,…},…}`,
+  '',
+  'event: done',
+  'id: 3',
+  `data: {"request_id":"${EXAMPLE_ID}","status":"COMPLETED",…}`,
+  '',
+  '',
+].join('\n');
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
+  // An event stream only ends when its job does, so a shutdown ends the open ones itself;
+  // otherwise the HTTP server would wait for them before closing.
+  const streams = new Set<EventStream>();
+  app.addHook('preClose', async () => {
+    for (const stream of streams) stream.end();
+  });
+
   app.get(
     '/status/:request_id',
     {
       schema: {
+        summary: "A job's status and progress",
+        tags: ['jobs'],
         params: RequestIdParams,
-        response: { 200: JobStatusResponse, 400: ErrorResponse, 404: ErrorResponse },
+        response: { 200: JobStatusResponse, 400: MalformedId, 404: NotFound },
       },
     },
     async (request, reply) => {
@@ -85,12 +58,72 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   app.get(
+    '/status/:request_id/events',
+    {
+      schema: {
+        summary: "A job's progress, live (Server-Sent Events)",
+        description:
+          '`event: progress` with the body of GET /status/{request_id} at once and whenever ' +
+          'it changes (at most about 4 times a second); once the job is COMPLETED or FAILED, ' +
+          '`event: done` with the final body, and the stream ends. A `: keepalive` comment ' +
+          'every 15 s while nothing changes; every event has an `id:`. EventSource works ' +
+          'without API_TOKEN; with it, use fetch with the Authorization header and read the ' +
+          'body stream.',
+        tags: ['jobs'],
+        params: RequestIdParams,
+        response: {
+          200: {
+            description: 'The event stream, until the job is done',
+            content: {
+              'text/event-stream': {
+                schema: Type.String({
+                  description: 'Events whose data is the GET /status/{request_id} body',
+                  examples: [EVENTS_EXAMPLE],
+                }),
+              },
+            },
+          },
+          400: MalformedId,
+          404: NotFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { jobs, watchers } = app.services;
+      const job = await jobs.getJob(request.params.request_id);
+      if (!job) return reply.code(404).send(NOT_FOUND);
+      reply.hijack();
+      const stream = new EventStream(reply.raw);
+      streams.add(stream);
+      const stop = watchers.watch(job, (event) => {
+        if (event.type === 'progress') stream.send('progress', statusView(event.job));
+        if (event.type === 'keepalive') stream.comment('keepalive');
+        if (event.type === 'done') stream.send('done', statusView(event.job));
+        if (event.type === 'done' || event.type === 'gone') stream.end();
+      });
+      reply.raw.once('close', () => {
+        stop();
+        streams.delete(stream);
+      });
+    },
+  );
+
+  app.get(
     '/status/:request_id/products',
     {
       schema: {
+        summary: "A job's products, with each image's outcome",
+        tags: ['jobs'],
         params: RequestIdParams,
         querystring: ProductsQuery,
-        response: { 200: ProductsResponse, 400: ErrorResponse, 404: ErrorResponse },
+        response: {
+          200: ProductsResponse,
+          400: Type.Union([MalformedId, BadQuery], {
+            description: 'A malformed request id, or offset or limit out of range',
+            examples: [...MalformedId.examples, ...BadQuery.examples],
+          }),
+          404: NotFound,
+        },
       },
     },
     async (request, reply) => {

@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+/**
+ * The `image-batch` command's entry: sizes libuv's threadpool (for `serve`, which runs the
+ * service in this process), then loads the CLI.
+ */
+import { sizeThreadpool } from './threadpool.cjs';
+
+sizeThreadpool(process.env);
+void import('./cli.js');
