@@ -84,6 +84,7 @@ const TRANSFORM: TransformOptions = {
   format: 'jpeg',
   maxWidth: null,
   maxHeight: null,
+  thumbnails: [],
 };
 /** MAX_IMAGE_PIXELS's default: the same limit the service passes to transformImage. */
 const MAX_PIXELS = 100_000_000;

@@ -9,6 +9,7 @@ import swagger from './plugins/external/swagger.js';
 import underPressure from './plugins/external/under-pressure.js';
 import downloadRoutes from './routes/download/index.js';
 import healthRoutes from './routes/health/index.js';
+import imageRoutes from './routes/images/index.js';
 import metricsRoutes from './routes/metrics/index.js';
 import requestsRoutes from './routes/requests/index.js';
 import rootRoutes from './routes/root/index.js';
@@ -46,7 +47,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
     if (error.validation) {
       const message =
         error.validationContext === 'params'
-          ? 'Malformed request id: expected the UUID returned by POST /upload'
+          ? 'Malformed request id: expected the UUID returned by POST /upload or POST /images'
           : `Invalid ${error.validationContext}: ${error.message}`;
       return reply.code(400).send({ error: message });
     }
@@ -77,6 +78,7 @@ export async function buildApp(services: Services, log: Logger): Promise<Fastify
   await app.register(statusRoutes);
   await app.register(requestsRoutes);
   await app.register(downloadRoutes);
+  await app.register(imageRoutes);
   await app.register(metricsRoutes);
   await app.register(statsRoutes);
   return app;

@@ -10,6 +10,8 @@ export interface Config {
   /** Base for the absolute URLs we hand out; when empty, taken from the upload request. */
   publicBaseUrl: string | null;
   dataDir: string;
+  /** Direct uploads, saved until their job is deleted: `DATA_DIR/uploads`. */
+  uploadsDir: string;
   imagesDir: string;
   resultsDir: string;
   mongodbUri: string | null;
@@ -38,6 +40,8 @@ export interface Config {
   webhookRetryMaxMs: number;
   maxImageBytes: number;
   maxImagePixels: number;
+  /** Longest `POST /images?wait=true` waits for the image before answering 202. */
+  imageWaitMs: number;
   maxCsvBytes: number;
   maxRows: number;
   maxUrlsPerRow: number;
@@ -167,6 +171,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read(env, 'HOST') ?? '127.0.0.1',
     publicBaseUrl: baseUrl(env, 'PUBLIC_BASE_URL'),
     dataDir,
+    uploadsDir: path.join(dataDir, 'uploads'),
     imagesDir: path.resolve(read(env, 'IMAGES_DIR') ?? 'processed_images'),
     resultsDir: path.resolve(read(env, 'RESULTS_DIR') ?? 'processed_results'),
     mongodbUri,
@@ -187,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...webhookRetry(env),
     maxImageBytes: integer(env, 'MAX_IMAGE_BYTES', 25 * MiB, 1024, 1024 * MiB),
     maxImagePixels: integer(env, 'MAX_IMAGE_PIXELS', 100_000_000, 1, 1_000_000_000),
+    imageWaitMs: integer(env, 'IMAGE_WAIT_MS', 10_000, 0, 60_000),
     maxCsvBytes: integer(env, 'MAX_CSV_BYTES', 50 * MiB, 1024, 1024 * MiB),
     maxRows: integer(env, 'MAX_ROWS', 100_000, 1, 10_000_000),
     maxUrlsPerRow: integer(env, 'MAX_URLS_PER_ROW', 50, 1, 10_000),

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
+import { ImageUploads } from './domain/image-uploads.js';
 import { ImageWorker } from './domain/image-worker.js';
 import { JobManager } from './domain/job-manager.js';
 import { JobService } from './domain/job-service.js';
@@ -20,6 +21,7 @@ export interface Services {
   config: Config;
   store: JobStore;
   jobs: JobService;
+  uploads: ImageUploads;
   /** Deletes and cancels jobs, retries failed images, expires old jobs. */
   manager: JobManager;
   /** Processing statistics, since start and of all time. */
@@ -89,6 +91,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     () => worker?.wake(),
     () => webhooks.wake(),
   );
+  const uploads = new ImageUploads(store, config.uploadsDir, log, () => worker?.wake());
   worker = new ImageWorker(
     store,
     pipeline,
@@ -100,7 +103,10 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
       idlePollMs: 1000,
     },
     log,
-    (job) => jobs.finishJob(job),
+    async (job) => {
+      await jobs.finishJob(job);
+      uploads.jobFinished(job.id);
+    },
     stats.tally,
   );
   const manager = new JobManager(store, worker, config, log);
@@ -134,6 +140,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     config,
     store,
     jobs,
+    uploads,
     manager,
     stats,
     watchers,

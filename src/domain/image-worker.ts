@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { ImagePipeline } from '../pipeline/image-pipeline.js';
+import { isUploadUrl } from '../pipeline/upload-source.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
 import { removeOutputImage } from './job-files.js';
@@ -178,21 +179,27 @@ export class ImageWorker {
       });
     }
     this.inFlight++;
-    this.waitingForHost++;
-    const host = new URL(image.url).host;
-    const hostLimit = this.hostLimit(host);
     const job = this.runsOf(image.requestId);
-    const run: Promise<void> = hostLimit(() => {
-      this.waitingForHost--;
-      return this.limit(() => this.run(image, job.cancel.signal));
-    })
+    const start = () => this.limit(() => this.run(image, job.cancel.signal));
+    // A direct upload is read from disk: no origin to spare, so no host limit to wait on.
+    const host = isUploadUrl(image.url) ? null : new URL(image.url).host;
+    const hostLimit = host === null ? null : this.hostLimit(host);
+    if (hostLimit !== null) this.waitingForHost++;
+    const run: Promise<void> = (
+      hostLimit === null
+        ? start()
+        : hostLimit(() => {
+            this.waitingForHost--;
+            return start();
+          })
+    )
       .catch((err: unknown) =>
         jobLog(this.log, image.requestId).error({ err, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
         // A limiter per host ever seen would grow without end in a long-lived process;
         // one with nothing running or queued can go, and is made again when needed.
-        if (hostLimit.activeCount === 0 && hostLimit.pendingCount === 0) {
+        if (host !== null && hostLimit?.activeCount === 0 && hostLimit.pendingCount === 0) {
           this.hostLimits.delete(host);
         }
         job.runs.delete(run);
@@ -250,7 +257,12 @@ export class ImageWorker {
     );
     if (job) this.tally.record(outcome);
     if (job === null || job.status === 'DELETING') {
-      if (outcome.outputFile !== null) await this.discardIfDeleted(image, outcome.outputFile, job);
+      const files = [outcome.outputFile, ...Object.values(outcome.thumbnails)];
+      await this.discardIfDeleted(
+        image,
+        files.filter((file) => file !== null),
+        job,
+      );
       return;
     }
     if (job.imagesProcessed + job.imagesFailed >= job.imagesTotal) {
@@ -261,19 +273,20 @@ export class ImageWorker {
   }
 
   /**
-   * The image was written but its job was deleted meanwhile, perhaps from another process
-   * after it removed the job's files, so the file goes too. A null answer from the store can
-   * also mean another worker took the image over; its job is then still there, and so is
-   * the file, which that worker writes under the same name.
+   * The image (and its thumbnails) was written but its job was deleted meanwhile, perhaps
+   * from another process after it removed the job's files, so the files go too. A null
+   * answer from the store can also mean another worker took the image over; its job is then
+   * still there, and so are the files, which that worker writes under the same names.
    */
   private async discardIfDeleted(
     image: ImageRecord,
-    outputFile: string,
+    files: string[],
     finished: JobRecord | null,
   ): Promise<void> {
+    if (files.length === 0) return;
     const job = finished ?? (await this.store.getJob(image.requestId));
     if (job !== null && job.status !== 'DELETING') return;
-    await removeOutputImage(this.settings.imagesDir, outputFile);
+    for (const file of files) await removeOutputImage(this.settings.imagesDir, file);
     jobLog(this.log, image.requestId).info({ seq: image.seq }, 'image of a deleted job dropped');
   }
 

@@ -1,16 +1,22 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { uploadFile } from '../pipeline/upload-source.js';
 import { resultsFile } from './results-csv.js';
 
 export interface OutputDirs {
   imagesDir: string;
   resultsDir: string;
+  uploadsDir: string;
 }
 
-/** Removes what a job leaves on disk: its directory of output images and its results CSV. */
+/**
+ * Removes what a job leaves on disk: its directory of output images (thumbnails included),
+ * its results CSV, and a direct upload's saved original.
+ */
 export async function removeJobFiles(dirs: OutputDirs, id: string): Promise<void> {
   await fs.rm(path.join(dirs.imagesDir, id), { recursive: true, force: true });
   await fs.rm(resultsFile(dirs.resultsDir, id), { force: true });
+  await fs.rm(uploadFile(dirs.uploadsDir, id), { force: true });
 }
 
 /** Removes one output image (`<request_id>/<name>`), and its job's directory once empty. */

@@ -9,7 +9,7 @@ import type {
   JobRecord,
   JobStore,
   ProductRecord,
-  VisibleJobStatus,
+  JobFilter,
 } from '../store/job-store.js';
 import { jobLog } from './job-log.js';
 import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
@@ -101,14 +101,17 @@ export class JobService {
                   requestId: id,
                   seq: images.size + 1,
                   url,
+                  originalName: null,
                   outputName: `${row.row}-${index + 1}`,
                   refs: [],
                   status: 'PENDING',
                   owner: null,
                   leaseUntil: null,
                   outputFile: null,
+                  thumbnails: {},
                   bytesIn: null,
                   bytesOut: null,
+                  metadata: null,
                   error: null,
                   processingMs: null,
                 };
@@ -178,9 +181,9 @@ export class JobService {
     return job === null || job.status === 'RECEIVING' || job.status === 'DELETING' ? null : job;
   }
 
-  /** Accepted jobs, newest first, optionally only those in one status. */
-  listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
-    return this.store.listJobs(status, offset, limit);
+  /** Accepted jobs, newest first, optionally only those in one status and of one kind. */
+  listJobs(filter: JobFilter, offset: number, limit: number): Promise<JobPage> {
+    return this.store.listJobs(filter, offset, limit);
   }
 
   listProducts(id: string, offset: number, limit: number): Promise<ProductRecord[]> {
@@ -216,14 +219,15 @@ export class JobService {
   }
 
   /**
-   * Called when a job's last image is recorded: writes the results CSV, then marks the job
-   * COMPLETED, which makes its webhook due in the same update. Only the caller that wins
+   * Called when a job's last image is recorded: writes the results CSV (a CSV job's; a
+   * direct upload has none), then marks the job COMPLETED, which makes its webhook due in
+   * the same update. Only the caller that wins
    * that transition wakes the webhook dispatcher; the webhook itself is claimed from the
    * store, so it is sent once even if two workers both saw the last image land. A job
    * being deleted cannot complete, so it is never announced.
    */
   async finishJob(job: JobRecord): Promise<void> {
-    await writeResultsCsv(this.store, job, this.settings.resultsDir);
+    if (job.kind === 'csv') await writeResultsCsv(this.store, job, this.settings.resultsDir);
     if (!(await this.store.completeJob(job.id, new Date()))) {
       await this.removeResultsIfDeleted(job.id);
       return;

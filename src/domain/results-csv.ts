@@ -8,6 +8,7 @@ import { imageUrl } from './urls.js';
 
 export const OUTPUT_URLS_COLUMN = 'Output Image Urls';
 export const ERRORS_COLUMN = 'Errors';
+export const thumbnailColumn = (name: string): string => `Thumbnail ${name} Urls`;
 const PAGE = 1000;
 
 export const resultsFile = (resultsDir: string, id: string): string =>
@@ -15,8 +16,10 @@ export const resultsFile = (resultsDir: string, id: string): string =>
 
 /**
  * Writes the results CSV: the input's own columns and cells, then the output URL for each
- * input URL (empty where that image failed) and the reasons for the failures. Written to a
- * temporary name and renamed, so a download never sees half a file and a rerun replaces it.
+ * input URL (empty where that image failed), a column per thumbnail size the job asked for
+ * (its URLs position for position in the same way), and the reasons for the failures.
+ * Written to a temporary name and renamed, so a download never sees half a file and a rerun
+ * replaces it.
  */
 export async function writeResultsCsv(
   store: JobStore,
@@ -27,22 +30,30 @@ export async function writeResultsCsv(
   for (const image of await store.listImages(job.id)) images.set(image.seq, image);
 
   async function* rows(): AsyncGenerator<string[]> {
-    yield [...job.columns, OUTPUT_URLS_COLUMN, ERRORS_COLUMN];
+    const sizes = job.options.thumbnails.map((spec) => spec.name);
+    yield [...job.columns, OUTPUT_URLS_COLUMN, ...sizes.map(thumbnailColumn), ERRORS_COLUMN];
+    const url = (file: string | null | undefined) => (file ? imageUrl(job.baseUrl, file) : '');
     for (let offset = 0; ; offset += PAGE) {
       const products = await store.listProducts(job.id, offset, PAGE);
       for (const product of products) {
         const outputs: string[] = [];
+        const thumbnails = sizes.map((): string[] => []);
         const errors: string[] = [];
         product.imageSeqs.forEach((seq, position) => {
           const image = images.get(seq);
-          if (image?.status === 'PROCESSED' && image.outputFile) {
-            outputs.push(imageUrl(job.baseUrl, image.outputFile));
-          } else {
-            outputs.push('');
+          const done = image?.status === 'PROCESSED' && image.outputFile ? image : undefined;
+          outputs.push(url(done?.outputFile));
+          sizes.forEach((size, i) => thumbnails[i]?.push(url(done?.thumbnails[size])));
+          if (!done) {
             errors.push(`${product.inputUrls[position]}: ${image?.error ?? 'not processed'}`);
           }
         });
-        yield [...product.cells, outputs.join(', '), errors.join('; ')];
+        yield [
+          ...product.cells,
+          outputs.join(', '),
+          ...thumbnails.map((urls) => urls.join(', ')),
+          errors.join('; '),
+        ];
       }
       if (products.length < PAGE) return;
     }

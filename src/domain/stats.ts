@@ -37,6 +37,8 @@ export interface Stats {
   allTime: ImageTotals;
   /** Jobs in each status right now. */
   jobs: Record<VisibleJobStatus, number>;
+  /** How many of those jobs are direct image uploads (the rest are CSV jobs). */
+  imageUploads: number;
 }
 
 /** Processing statistics: this process's since it started, and the store's of all time. */
@@ -49,10 +51,18 @@ export class StatsService {
   ) {}
 
   async read(): Promise<Stats> {
-    const [allTime, jobs] = await Promise.all([
+    const [allTime, jobs, uploads] = await Promise.all([
       this.store.getImageTotals(),
       this.store.countJobs(),
+      // A page of one: only its total is wanted.
+      this.store.listJobs({ kind: 'image' }, 0, 1),
     ]);
-    return { startedAt: this.startedAt, sinceStart: this.tally.snapshot, allTime, jobs };
+    return {
+      startedAt: this.startedAt,
+      sinceStart: this.tally.snapshot,
+      allTime,
+      jobs,
+      imageUploads: uploads.total,
+    };
   }
 }

@@ -3,3 +3,4 @@ export const statusUrl = (baseUrl: string, id: string): string => `${baseUrl}/st
 export const downloadUrl = (baseUrl: string, id: string): string => `${baseUrl}/download/${id}`;
 export const imageUrl = (baseUrl: string, outputFile: string): string =>
   `${baseUrl}/processed_images/${outputFile}`;
+export const uploadedImageUrl = (baseUrl: string, id: string): string => `${baseUrl}/images/${id}`;

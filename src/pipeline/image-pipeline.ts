@@ -9,9 +9,12 @@ import { describeError, failureKind, ImageError } from './image-error.js';
 import { checkImageType } from './image-type.js';
 import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
+import { isUploadUrl, readUpload } from './upload-source.js';
 
 export interface PipelineSettings {
   imagesDir: string;
+  /** Where direct uploads are saved until their job is deleted. */
+  uploadsDir: string;
   downloadTimeoutMs: number;
   downloadRetries: number;
   downloadRetryBaseMs: number;
@@ -20,7 +23,13 @@ export interface PipelineSettings {
   maxImagePixels: number;
 }
 
-/** Where an image's bytes go from URL to file: fetch, check, decode and re-encode, store. */
+/** What the pipeline makes of an image; the worker adds how long it took. */
+export type PipelineOutcome = Omit<ImageOutcome, 'processingMs'>;
+
+/**
+ * Where an image's bytes go from their source to files: fetch (download, or read the
+ * saved upload), check, decode and re-encode (with its thumbnails), store.
+ */
 export class ImagePipeline {
   constructor(
     private readonly settings: PipelineSettings,
@@ -36,64 +45,101 @@ export class ImagePipeline {
     image: ImageRecord,
     options: TransformOptions,
     cancel?: AbortSignal,
-  ): Promise<Omit<ImageOutcome, 'processingMs'>> {
+  ): Promise<PipelineOutcome> {
     let bytesIn: number | null = null;
     try {
-      const downloadStart = performance.now();
-      const input = await withRetries(
-        () =>
-          downloadImage(
-            image.url,
-            this.dispatcher,
-            { timeoutMs: this.settings.downloadTimeoutMs, maxBytes: this.settings.maxImageBytes },
-            cancel,
-          ),
-        {
-          retries: this.settings.downloadRetries,
-          baseMs: this.settings.downloadRetryBaseMs,
-          maxMs: this.settings.downloadRetryMaxMs,
-        },
-        cancel,
-      );
-      this.metrics.downloaded(secondsSince(downloadStart));
+      const input = await this.fetch(image, cancel);
       bytesIn = input.length;
-      checkImageType(input);
+      const type = checkImageType(input);
       const encodeStart = performance.now();
-      const output = await transformImage(input, options, this.settings.maxImagePixels);
+      const result = await transformImage(input, options, this.settings.maxImagePixels);
       this.metrics.encoded(secondsSince(encodeStart));
-      const outputFile = await this.store(image, options, output).catch((err: unknown) => {
-        throw new ImageError('storage', describeError(err));
-      });
-      this.metrics.imageProcessed(bytesIn, output.length);
-      return { status: 'PROCESSED', outputFile, bytesIn, bytesOut: output.length, error: null };
+      const extension = EXTENSIONS[options.format];
+      const thumbnails: Record<string, string> = {};
+      for (const { name, bytes } of result.thumbnails) {
+        thumbnails[name] = await this.store(
+          `${image.outputName}.${name}.${extension}`,
+          image,
+          bytes,
+        );
+      }
+      const outputFile = await this.store(`${image.outputName}.${extension}`, image, result.output);
+      this.metrics.imageProcessed(bytesIn, result.output.length);
+      return {
+        status: 'PROCESSED',
+        outputFile,
+        thumbnails,
+        bytesIn,
+        bytesOut: result.output.length,
+        metadata: {
+          width: result.width,
+          height: result.height,
+          format: options.format,
+          input: { width: result.inputWidth, height: result.inputHeight, format: type },
+          orientation: result.orientation,
+          rotated: result.rotated,
+        },
+        error: null,
+      };
     } catch (err) {
       // An image cut off by a shutdown has not failed: it is handed back and done again.
       if (!cancel?.aborted) this.metrics.imageFailed(failureKind(err), bytesIn);
       return {
         status: 'FAILED',
         outputFile: null,
+        thumbnails: {},
         bytesIn,
         bytesOut: null,
+        metadata: null,
         error: describeError(err),
       };
     }
   }
 
   /**
+   * The fetch stage: a direct upload is read from disk, anything else downloaded. Only a
+   * download's time is reported as one.
+   */
+  private async fetch(image: ImageRecord, cancel?: AbortSignal): Promise<Buffer> {
+    const { settings } = this;
+    if (isUploadUrl(image.url)) {
+      return readUpload(settings.uploadsDir, image.url, settings.maxImageBytes);
+    }
+    const downloadStart = performance.now();
+    const input = await withRetries(
+      () =>
+        downloadImage(
+          image.url,
+          this.dispatcher,
+          { timeoutMs: settings.downloadTimeoutMs, maxBytes: settings.maxImageBytes },
+          cancel,
+        ),
+      {
+        retries: settings.downloadRetries,
+        baseMs: settings.downloadRetryBaseMs,
+        maxMs: settings.downloadRetryMaxMs,
+      },
+      cancel,
+    );
+    this.metrics.downloaded(secondsSince(downloadStart));
+    return input;
+  }
+
+  /**
    * Writes beside the final name and renames, so a crash never leaves a half-written file
    * under a name the results CSV points to, and re-processing replaces rather than adds.
    */
-  private async store(
-    image: ImageRecord,
-    options: TransformOptions,
-    bytes: Buffer,
-  ): Promise<string> {
-    const relative = `${image.requestId}/${image.outputName}.${EXTENSIONS[options.format]}`;
+  private async store(name: string, image: ImageRecord, bytes: Buffer): Promise<string> {
+    const relative = `${image.requestId}/${name}`;
     const target = path.join(this.settings.imagesDir, relative);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const temporary = `${target}.${randomUUID()}.tmp`;
-    await fs.writeFile(temporary, bytes);
-    await fs.rename(temporary, target);
+    try {
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      const temporary = `${target}.${randomUUID()}.tmp`;
+      await fs.writeFile(temporary, bytes);
+      await fs.rename(temporary, target);
+    } catch (err) {
+      throw new ImageError('storage', describeError(err));
+    }
     return relative;
   }
 }

@@ -1,4 +1,6 @@
 import { Type } from '@sinclair/typebox';
+import { OUTPUT_FORMATS } from '../config.js';
+import { DEFAULT_QUALITY, MAX_DIMENSION } from '../domain/upload-options.js';
 
 /** The request id every example in the API description uses. */
 export const EXAMPLE_ID = '0b7c2a7e-5f7e-4b1c-9a57-0d8c1f3e2a11';
@@ -16,7 +18,7 @@ export function errorResponse(description: string, example: string) {
 
 export const MalformedId = errorResponse(
   'The request id is not a UUID',
-  'Malformed request id: expected the UUID returned by POST /upload',
+  'Malformed request id: expected the UUID returned by POST /upload or POST /images',
 );
 
 export const NotFound = errorResponse('No job has this request id', 'Request not found');
@@ -84,3 +86,48 @@ export const NotReady = Type.Object(
     examples: [{ error: 'Results are not ready: the job is PROCESSING', status: 'PROCESSING' }],
   },
 );
+
+export const Overloaded = Type.Object(
+  { error: Type.String() },
+  {
+    description:
+      'The service is under pressure (event-loop delay or memory past its bound) and takes ' +
+      'no new uploads for now; status, downloads and running jobs go on',
+    examples: [{ error: 'Service is overloaded (rssBytes); retry in 10 s' }],
+    headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait' } },
+  },
+);
+
+/** The option fields of a CSV upload's form that a direct image upload's form takes too. */
+export const TransformFields = {
+  quality: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: DEFAULT_QUALITY,
+      description: 'Encoder quality',
+    }),
+  ),
+  format: Type.Optional(
+    Type.Unsafe<string>({
+      type: 'string',
+      enum: [...OUTPUT_FORMATS, 'jpg'],
+      default: 'jpeg',
+      description: 'Output format (jpg is jpeg)',
+    }),
+  ),
+  max_width: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_DIMENSION,
+      description: 'Fit inside this width, never enlarging',
+    }),
+  ),
+  max_height: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_DIMENSION,
+      description: 'Fit inside this height, never enlarging',
+    }),
+  ),
+};

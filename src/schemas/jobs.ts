@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { OUTPUT_FORMATS } from '../config.js';
-import { DEFAULT_QUALITY, MAX_DIMENSION } from '../domain/upload-options.js';
-import { EXAMPLE_ID } from './common.js';
+import { MAX_THUMBNAIL_DIMENSION, MAX_THUMBNAILS } from '../domain/upload-options.js';
+import { EXAMPLE_ID, TransformFields } from './common.js';
+import { ImageMetadata } from './images.js';
 
 const BASE = 'http://127.0.0.1:8000';
 
@@ -33,34 +33,14 @@ export const UploadForm = Type.Object({
       'The CSV: a header row, then one row per product with a serial number, a product name ' +
       'and one or more image URLs (comma-separated, quoted). Other columns are kept.',
   }),
-  quality: Type.Optional(
-    Type.Integer({
-      minimum: 1,
-      maximum: 100,
-      default: DEFAULT_QUALITY,
-      description: 'Encoder quality',
-    }),
-  ),
-  format: Type.Optional(
-    Type.Unsafe<string>({
-      type: 'string',
-      enum: [...OUTPUT_FORMATS, 'jpg'],
-      default: 'jpeg',
-      description: 'Output format (jpg is jpeg)',
-    }),
-  ),
-  max_width: Type.Optional(
-    Type.Integer({
-      minimum: 1,
-      maximum: MAX_DIMENSION,
-      description: 'Fit inside this width, never enlarging',
-    }),
-  ),
-  max_height: Type.Optional(
-    Type.Integer({
-      minimum: 1,
-      maximum: MAX_DIMENSION,
-      description: 'Fit inside this height, never enlarging',
+  ...TransformFields,
+  thumbnails: Type.Optional(
+    Type.String({
+      description:
+        `Thumbnails to make of every image: small (128x128), medium (512x512) or boxes like ` +
+        `300x200 (sides up to ${MAX_THUMBNAIL_DIMENSION}), comma-separated, at most ` +
+        `${MAX_THUMBNAILS}; each gets a column in the results CSV`,
+      examples: ['small,medium'],
     }),
   ),
   webhook_url: Type.Optional(
@@ -100,6 +80,7 @@ export const UploadAccepted = Type.Object(
 
 const EXAMPLE_STATUS = {
   request_id: EXAMPLE_ID,
+  kind: 'csv',
   status: 'PROCESSING',
   created_at: '2026-11-21T09:05:58.120Z',
   updated_at: '2026-11-21T09:06:00.874Z',
@@ -123,8 +104,13 @@ const EXAMPLE_STATUS = {
   },
 };
 
+export const JobKind = Type.Union([Type.Literal('csv'), Type.Literal('image')], {
+  description: '`csv` for a POST /upload job, `image` for a POST /images upload',
+});
+
 const jobStatusFields = {
   request_id: Type.String(),
+  kind: JobKind,
   status: JobStatus,
   created_at: Timestamp,
   updated_at: Timestamp,
@@ -183,6 +169,7 @@ export const JobStatusResponse = Type.Object(jobStatusFields, {
 
 export const RequestsQuery = Type.Object({
   status: Type.Optional(JobStatus),
+  kind: Type.Optional(JobKind),
   offset: Type.Integer({ minimum: 0, default: 0, description: 'Jobs to skip' }),
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Jobs to return' }),
 });
@@ -248,6 +235,11 @@ export const ProductsResponse = Type.Object(
             error: Type.Union([Type.String(), Type.Null()], {
               description: 'Why the image failed',
             }),
+            metadata: Type.Union([ImageMetadata, Type.Null()]),
+            thumbnails: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()]), {
+              description:
+                'URL of each thumbnail the upload asked for (`thumbnails=`), by size; null until processed',
+            }),
           }),
         ),
       }),
@@ -280,6 +272,18 @@ export const ProductsResponse = Type.Object(
                 bytes_in: 412_331,
                 bytes_out: 61_870,
                 error: null,
+                metadata: {
+                  width: 1200,
+                  height: 1600,
+                  format: 'jpeg',
+                  input: { width: 1600, height: 1200, format: 'jpeg' },
+                  orientation: 6,
+                  rotated: true,
+                  bytes_in: 412_331,
+                  bytes_out: 61_870,
+                  processing_ms: 48,
+                },
+                thumbnails: { small: `${BASE}/processed_images/${EXAMPLE_ID}/1-1.small.jpg` },
               },
               {
                 url: 'https://images.example.com/shirt-back.jpg',
@@ -288,6 +292,8 @@ export const ProductsResponse = Type.Object(
                 bytes_in: null,
                 bytes_out: null,
                 error: 'HTTP 404 from image server',
+                metadata: null,
+                thumbnails: { small: null },
               },
             ],
           },

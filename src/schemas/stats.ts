@@ -51,10 +51,16 @@ export const StatsResponse = Type.Object(
         COMPLETED: Type.Integer({ minimum: 0 }),
         FAILED: Type.Integer({ minimum: 0 }),
         total: Type.Integer({ minimum: 0 }),
+        image_uploads: Type.Integer({
+          minimum: 0,
+          description: 'How many of the jobs are direct image uploads (POST /images)',
+        }),
       },
       {
-        description: 'Jobs in the store right now, by status',
-        examples: [{ PENDING: 1, PROCESSING: 2, COMPLETED: 40, FAILED: 0, total: 43 }],
+        description: 'Jobs in the store right now, by status; CSV jobs and direct uploads alike',
+        examples: [
+          { PENDING: 1, PROCESSING: 2, COMPLETED: 40, FAILED: 0, total: 43, image_uploads: 5 },
+        ],
       },
     ),
   },
@@ -81,7 +87,7 @@ export const StatsResponse = Type.Object(
           bytes_out: 281000000,
           bytes_saved: 3821000000,
         },
-        jobs: { PENDING: 1, PROCESSING: 2, COMPLETED: 40, FAILED: 0, total: 43 },
+        jobs: { PENDING: 1, PROCESSING: 2, COMPLETED: 40, FAILED: 0, total: 43, image_uploads: 5 },
       },
     ],
   },

@@ -1,4 +1,5 @@
 import type { OutputFormat } from '../config.js';
+import type { DecodableType } from '../pipeline/image-type.js';
 
 /**
  * RECEIVING and DELETING are internal. RECEIVING: the CSV is still being recorded and the
@@ -19,12 +20,24 @@ export const VISIBLE_JOB_STATUSES: readonly VisibleJobStatus[] = [
 ];
 export type ImageStatus = 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
 export type WebhookStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
+/** `csv`: rows of image URLs uploaded as a CSV; `image`: one image uploaded directly. */
+export type JobKind = 'csv' | 'image';
+
+/** An extra, smaller output of every image of a job: fit inside `width`×`height`. */
+export interface ThumbnailSpec {
+  /** `small`, `medium`, or the box spelled `<width>x<height>`; unique within a job. */
+  name: string;
+  width: number;
+  height: number;
+}
 
 export interface TransformOptions {
   quality: number;
   format: OutputFormat;
   maxWidth: number | null;
   maxHeight: number | null;
+  /** Variants made beside the main output, in the order the client listed them. */
+  thumbnails: ThumbnailSpec[];
 }
 
 /** One call of a job's webhook, as it went. */
@@ -72,6 +85,7 @@ export type WebhookProgress = Pick<
 
 export interface JobRecord {
   id: string;
+  kind: JobKind;
   status: JobStatus;
   createdAt: Date;
   updatedAt: Date;
@@ -109,11 +123,35 @@ export interface ImageRef {
   position: number;
 }
 
+/** What decoding and re-encoding an image found and made. */
+export interface ImageMetadata {
+  /** The main output, as stored: after orientation and any resize. */
+  width: number;
+  height: number;
+  format: OutputFormat;
+  input: {
+    /** As stored in the file, before its EXIF orientation is applied. */
+    width: number;
+    height: number;
+    format: DecodableType;
+  };
+  /** The input's EXIF orientation (1–8), null when it had none. */
+  orientation: number | null;
+  /** Whether the pixels were turned or mirrored upright (orientation 2–8). */
+  rotated: boolean;
+}
+
 export interface ImageRecord {
   requestId: string;
   /** Distinct image within its job: a URL repeated in a job is one image, fetched once. */
   seq: number;
+  /**
+   * Where the input comes from: an http(s) URL to download, or for a direct upload
+   * `upload:<request id>`, the file saved under the uploads directory (see `uploadUrl`).
+   */
   url: string;
+  /** The client's file name of a direct upload; null for an image from a CSV. */
+  originalName: string | null;
   /** Deterministic output name (from the first row and position that used the URL). */
   outputName: string;
   /** Product rows that use this image, so finishing it can advance their progress. */
@@ -122,20 +160,29 @@ export interface ImageRecord {
   owner: string | null;
   leaseUntil: Date | null;
   outputFile: string | null;
+  /** Output file of each thumbnail variant, by variant name; empty until processed. */
+  thumbnails: Record<string, string>;
   bytesIn: number | null;
   bytesOut: number | null;
+  /** Null until processed. */
+  metadata: ImageMetadata | null;
   error: string | null;
-  /** Wall time of its download, check, encode and store, in ms; null until it is finished. */
+  /**
+   * Wall time of its fetch (download, or read of a direct upload), check, encode (with its
+   * thumbnails) and store, in ms; null until it is finished.
+   */
   processingMs: number | null;
 }
 
 export interface ImageOutcome {
   status: 'PROCESSED' | 'FAILED';
   outputFile: string | null;
+  thumbnails: Record<string, string>;
   bytesIn: number | null;
   bytesOut: number | null;
+  metadata: ImageMetadata | null;
   error: string | null;
-  /** Wall time of the download, check, encode and store, in ms, failed or not. */
+  /** Wall time of the fetch, check, encode and store, in ms, failed or not. */
   processingMs: number;
 }
 
@@ -152,6 +199,12 @@ export interface ImageTotals {
   /** Bytes downloaded and written, over processed images only. */
   bytesIn: number;
   bytesOut: number;
+}
+
+/** Which jobs a listing shows: those in `status` and of `kind`, each when given. */
+export interface JobFilter {
+  status?: VisibleJobStatus | undefined;
+  kind?: JobKind | undefined;
 }
 
 /** One page of a job listing, and how many jobs match in all. */
@@ -184,8 +237,8 @@ export interface JobStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  /** Records a job in RECEIVING state, before its rows arrive. */
-  beginJob(id: string, now: Date): Promise<void>;
+  /** Records a job in RECEIVING state, before its rows arrive; a CSV job unless `kind` says. */
+  beginJob(id: string, now: Date, kind?: JobKind): Promise<void>;
   /** Records one batch of a RECEIVING job's products. */
   addProducts(requestId: string, products: ProductRecord[]): Promise<void>;
   /** Records one batch of a RECEIVING job's distinct images, once all its rows are known. */
@@ -212,16 +265,18 @@ export interface JobStore {
 
   getJob(id: string): Promise<JobRecord | null>;
   /**
-   * Accepted jobs (never RECEIVING or DELETING), only those in `status` unless it is null, newest first
-   * (by creation time, then by id descending so that paging is stable), skipping `offset`
-   * and returning at most `limit` (at least 1); `total` counts every match.
+   * Accepted jobs (never RECEIVING or DELETING) that match `filter`, newest first (by
+   * creation time, then by id descending so that paging is stable), skipping `offset` and
+   * returning at most `limit` (at least 1); `total` counts every match.
    */
-  listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage>;
+  listJobs(filter: JobFilter, offset: number, limit: number): Promise<JobPage>;
   /** How many accepted jobs are in each status (every status present, 0 when none). */
   countJobs(): Promise<Record<VisibleJobStatus, number>>;
   listProducts(requestId: string, offset: number, limit: number): Promise<ProductRecord[]>;
   listImages(requestId: string): Promise<ImageRecord[]>;
   findImages(requestId: string, seqs: number[]): Promise<ImageRecord[]>;
+  /** Every image of these jobs, in no particular order. */
+  listImagesOfJobs(requestIds: string[]): Promise<ImageRecord[]>;
 
   /**
    * Atomically takes up to `limit` images that are PENDING, or PROCESSING under an expired

@@ -3,9 +3,12 @@ import { type Collection, type Db, type Filter, type IndexDescription, MongoClie
 import pLimit, { type LimitFunction } from 'p-limit';
 import type {
   AcceptedJob,
+  ImageMetadata,
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  JobFilter,
+  JobKind,
   JobPage,
   JobRecord,
   JobStatus,
@@ -29,6 +32,8 @@ type WebhookDoc = Pick<WebhookState, 'url' | 'status' | 'attempts' | 'lastError'
 
 interface RequestDoc {
   _id: string;
+  /** Absent on jobs recorded before direct uploads existed, which were all CSV jobs. */
+  kind?: JobKind;
   status: JobStatus;
   created_at: Date;
   updated_at: Date;
@@ -71,7 +76,11 @@ interface ImageDoc {
   bytes_in: number | null;
   bytes_out: number | null;
   error: string | null;
-  /** Absent on images recorded before processing times were. */
+  // Absent on images recorded before direct uploads, thumbnails, metadata and processing
+  // times existed.
+  original_name?: string | null;
+  thumbnails?: Record<string, string> | null;
+  metadata?: ImageMetadata | null;
   processing_ms?: number | null;
 }
 
@@ -91,6 +100,7 @@ const DEFAULT_OPTIONS: TransformOptions = {
   format: 'jpeg',
   maxWidth: null,
   maxHeight: null,
+  thumbnails: [],
 };
 
 function toWebhook(doc: WebhookDoc): WebhookState {
@@ -110,12 +120,13 @@ function toWebhook(doc: WebhookDoc): WebhookState {
 function toJob(doc: RequestDoc): JobRecord {
   return {
     id: doc._id,
+    kind: doc.kind ?? 'csv',
     status: doc.status,
     createdAt: doc.created_at,
     updatedAt: doc.updated_at,
     completedAt: doc.completed_at,
     baseUrl: doc.base_url,
-    options: doc.options ?? DEFAULT_OPTIONS,
+    options: doc.options ? { ...DEFAULT_OPTIONS, ...doc.options } : DEFAULT_OPTIONS,
     columns: doc.columns,
     webhook: doc.webhook && toWebhook(doc.webhook),
     productsTotal: doc.products_total,
@@ -145,14 +156,17 @@ function toImage(doc: ImageDoc): ImageRecord {
     requestId: doc.request_id,
     seq: doc.seq,
     url: doc.url,
+    originalName: doc.original_name ?? null,
     outputName: doc.output_name,
     refs: doc.refs,
     status: doc.status,
     owner: doc.owner,
     leaseUntil: doc.lease_until,
     outputFile: doc.output_file,
+    thumbnails: doc.thumbnails ?? {},
     bytesIn: doc.bytes_in,
     bytesOut: doc.bytes_out,
+    metadata: doc.metadata ?? null,
     error: doc.error,
     processingMs: doc.processing_ms ?? null,
   };
@@ -215,6 +229,8 @@ export class MongoJobStore implements JobStore {
       ['requests', { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created_listing' }],
       // Finished jobs by completion time, for the retention sweep.
       ['requests', { key: { status: 1, completed_at: 1 }, name: 'status_completed' }],
+      // Newest-first listing of one kind (GET /images, GET /requests?kind=).
+      ['requests', { key: { kind: 1, created_at: -1, _id: -1 }, name: 'kind_created_listing' }],
       ['products', { key: { request_id: 1, row: 1 }, name: 'request_row', unique: true }],
       ['images', { key: { request_id: 1, seq: 1 }, name: 'request_seq', unique: true }],
       ['images', { key: { request_id: 1, status: 1, seq: 1 }, name: 'request_status_seq' }],
@@ -243,10 +259,11 @@ export class MongoJobStore implements JobStore {
     await this.client.close();
   }
 
-  async beginJob(id: string, now: Date): Promise<void> {
+  async beginJob(id: string, now: Date, kind: JobKind = 'csv'): Promise<void> {
     await this.write(() =>
       this.requests.insertOne({
         _id: id,
+        kind,
         status: 'RECEIVING',
         created_at: now,
         updated_at: now,
@@ -294,6 +311,7 @@ export class MongoJobStore implements JobStore {
             request_id: requestId,
             seq: i.seq,
             url: i.url,
+            original_name: i.originalName,
             output_name: i.outputName,
             refs: i.refs,
             status: i.status,
@@ -301,8 +319,10 @@ export class MongoJobStore implements JobStore {
             lease_until: null,
             claim: null,
             output_file: null,
+            thumbnails: {},
             bytes_in: null,
             bytes_out: null,
+            metadata: null,
             error: null,
             processing_ms: null,
           })),
@@ -401,8 +421,11 @@ export class MongoJobStore implements JobStore {
     return doc ? toJob(doc) : null;
   }
 
-  async listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
+  async listJobs({ status, kind }: JobFilter, offset: number, limit: number): Promise<JobPage> {
     const filter: Filter<RequestDoc> = { status: status ?? { $in: [...VISIBLE_JOB_STATUSES] } };
+    // A job without a kind is a CSV job recorded before kinds existed.
+    if (kind === 'csv') filter.$or = [{ kind }, { kind: { $exists: false } }];
+    if (kind === 'image') filter.kind = kind;
     const [total, docs] = await Promise.all([
       this.requests.countDocuments(filter),
       this.requests
@@ -446,6 +469,12 @@ export class MongoJobStore implements JobStore {
       .find({ request_id: requestId, seq: { $in: seqs } })
       .sort({ seq: 1 })
       .toArray();
+    return docs.map(toImage);
+  }
+
+  async listImagesOfJobs(requestIds: string[]): Promise<ImageRecord[]> {
+    if (requestIds.length === 0) return [];
+    const docs = await this.images.find({ request_id: { $in: requestIds } }).toArray();
     return docs.map(toImage);
   }
 
@@ -546,8 +575,10 @@ export class MongoJobStore implements JobStore {
           $set: {
             status: outcome.status,
             output_file: outcome.outputFile,
+            thumbnails: outcome.thumbnails,
             bytes_in: outcome.bytesIn,
             bytes_out: outcome.bytesOut,
+            metadata: outcome.metadata,
             error: outcome.error,
             processing_ms: outcome.processingMs,
             owner: null,

@@ -6,6 +6,8 @@ import type {
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  JobFilter,
+  JobKind,
   JobPage,
   JobRecord,
   JobStatus,
@@ -21,6 +23,7 @@ import { claimRoundRobin } from './round-robin.js';
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL DEFAULT 'csv',
   status TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
@@ -61,14 +64,17 @@ CREATE TABLE IF NOT EXISTS images (
   request_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   url TEXT NOT NULL,
+  original_name TEXT,
   output_name TEXT NOT NULL,
   refs TEXT NOT NULL,
   status TEXT NOT NULL,
   owner TEXT,
   lease_until INTEGER,
   output_file TEXT,
+  thumbnails TEXT,
   bytes_in INTEGER,
   bytes_out INTEGER,
+  metadata TEXT,
   error TEXT,
   processing_ms INTEGER,
   PRIMARY KEY (request_id, seq)
@@ -88,8 +94,15 @@ CREATE TABLE IF NOT EXISTS image_totals (
 INSERT OR IGNORE INTO image_totals (id) VALUES (1);
 `;
 
+/** Indexes on columns in ADDED_COLUMNS: made once `init` has added those columns. */
+const INDEXES = `
+-- Newest-first listing of one kind (GET /images, GET /requests?kind=).
+CREATE INDEX IF NOT EXISTS jobs_kind_listing ON jobs (kind, created_at, id);
+`;
+
 interface JobRow {
   id: string;
+  kind: JobKind;
   status: JobStatus;
   created_at: number;
   updated_at: number;
@@ -121,14 +134,17 @@ interface ImageRow {
   request_id: string;
   seq: number;
   url: string;
+  original_name: string | null;
   output_name: string;
   refs: string;
   status: ImageRecord['status'];
   owner: string | null;
   lease_until: number | null;
   output_file: string | null;
+  thumbnails: string | null;
   bytes_in: number | null;
   bytes_out: number | null;
+  metadata: string | null;
   error: string | null;
   processing_ms: number | null;
 }
@@ -138,6 +154,10 @@ interface ImageRow {
  * by an earlier version as it was, so `init` adds whichever of these it lacks.
  */
 const ADDED_COLUMNS: Array<{ table: string; column: string; type: string }> = [
+  { table: 'jobs', column: 'kind', type: "TEXT NOT NULL DEFAULT 'csv'" },
+  { table: 'images', column: 'original_name', type: 'TEXT' },
+  { table: 'images', column: 'thumbnails', type: 'TEXT' },
+  { table: 'images', column: 'metadata', type: 'TEXT' },
   { table: 'images', column: 'processing_ms', type: 'INTEGER' },
 ];
 
@@ -187,12 +207,14 @@ const logJson = (log: WebhookState['log']): string =>
 function toJob(row: JobRow): JobRecord {
   return {
     id: row.id,
+    kind: row.kind,
     status: row.status,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     completedAt: date(row.completed_at),
     baseUrl: row.base_url,
-    options: JSON.parse(row.options),
+    // Jobs recorded before thumbnails existed have none.
+    options: { thumbnails: [], ...JSON.parse(row.options) },
     columns: JSON.parse(row.columns),
     webhook: row.webhook === null ? null : toWebhook(row.webhook),
     productsTotal: row.products_total,
@@ -222,14 +244,17 @@ function toImage(row: ImageRow): ImageRecord {
     requestId: row.request_id,
     seq: row.seq,
     url: row.url,
+    originalName: row.original_name,
     outputName: row.output_name,
     refs: JSON.parse(row.refs),
     status: row.status,
     owner: row.owner,
     leaseUntil: date(row.lease_until),
     outputFile: row.output_file,
+    thumbnails: row.thumbnails === null ? {} : JSON.parse(row.thumbnails),
     bytesIn: row.bytes_in,
     bytesOut: row.bytes_out,
+    metadata: row.metadata === null ? null : JSON.parse(row.metadata),
     error: row.error,
     processingMs: row.processing_ms,
   };
@@ -278,6 +303,7 @@ export class SqliteJobStore implements JobStore {
         this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
       }
     }
+    this.db.exec(INDEXES);
   }
 
   async ping(): Promise<void> {
@@ -288,10 +314,10 @@ export class SqliteJobStore implements JobStore {
     if (this.db.open) this.db.close();
   }
 
-  async beginJob(id: string, now: Date): Promise<void> {
+  async beginJob(id: string, now: Date, kind: JobKind = 'csv'): Promise<void> {
     this.sql(
-      `INSERT INTO jobs (id, status, created_at, updated_at) VALUES (?, 'RECEIVING', ?, ?)`,
-    ).run(id, now.getTime(), now.getTime());
+      `INSERT INTO jobs (id, kind, status, created_at, updated_at) VALUES (?, ?, 'RECEIVING', ?, ?)`,
+    ).run(id, kind, now.getTime(), now.getTime());
   }
 
   async addProducts(requestId: string, products: ProductRecord[]): Promise<void> {
@@ -318,12 +344,20 @@ export class SqliteJobStore implements JobStore {
 
   async addImages(requestId: string, images: ImageRecord[]): Promise<void> {
     const insert = this.sql(
-      `INSERT INTO images (request_id, seq, url, output_name, refs, status)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO images (request_id, seq, url, original_name, output_name, refs, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.db.transaction(() => {
       for (const i of images) {
-        insert.run(requestId, i.seq, i.url, i.outputName, JSON.stringify(i.refs), i.status);
+        insert.run(
+          requestId,
+          i.seq,
+          i.url,
+          i.originalName,
+          i.outputName,
+          JSON.stringify(i.refs),
+          i.status,
+        );
       }
       this.touch(requestId);
     })();
@@ -407,9 +441,16 @@ export class SqliteJobStore implements JobStore {
     return row ? toJob(row) : null;
   }
 
-  async listJobs(status: VisibleJobStatus | null, offset: number, limit: number): Promise<JobPage> {
-    const where = status === null ? `status NOT IN ('RECEIVING', 'DELETING')` : 'status = ?';
-    const match = status === null ? [] : [status];
+  async listJobs(filter: JobFilter, offset: number, limit: number): Promise<JobPage> {
+    const conditions = [
+      filter.status === undefined ? `status NOT IN ('RECEIVING', 'DELETING')` : 'status = ?',
+    ];
+    const match: string[] = filter.status === undefined ? [] : [filter.status];
+    if (filter.kind !== undefined) {
+      conditions.push('kind = ?');
+      match.push(filter.kind);
+    }
+    const where = conditions.join(' AND ');
     // One read transaction, so the total and the page describe the same moment.
     return this.db.transaction(() => {
       const { total } = this.sql(`SELECT COUNT(*) AS total FROM jobs WHERE ${where}`).get(
@@ -451,6 +492,13 @@ export class SqliteJobStore implements JobStore {
     const rows = this.sql(
       'SELECT * FROM images WHERE request_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq',
     ).all(requestId, JSON.stringify(seqs)) as ImageRow[];
+    return rows.map(toImage);
+  }
+
+  async listImagesOfJobs(requestIds: string[]): Promise<ImageRecord[]> {
+    const rows = this.sql(
+      'SELECT * FROM images WHERE request_id IN (SELECT value FROM json_each(?))',
+    ).all(JSON.stringify(requestIds)) as ImageRow[];
     return rows.map(toImage);
   }
 
@@ -520,8 +568,8 @@ export class SqliteJobStore implements JobStore {
     now: Date,
   ): Promise<JobRecord | null> {
     const finish = this.sql(
-      `UPDATE images SET status = ?, output_file = ?, bytes_in = ?, bytes_out = ?, error = ?,
-         processing_ms = ?, owner = NULL, lease_until = NULL
+      `UPDATE images SET status = ?, output_file = ?, thumbnails = ?, bytes_in = ?, bytes_out = ?,
+         metadata = ?, error = ?, processing_ms = ?, owner = NULL, lease_until = NULL
        WHERE request_id = ? AND seq = ? AND status = 'PROCESSING' AND owner = ?
        RETURNING refs`,
     );
@@ -542,8 +590,10 @@ export class SqliteJobStore implements JobStore {
       const image = finish.get(
         outcome.status,
         outcome.outputFile,
+        JSON.stringify(outcome.thumbnails),
         outcome.bytesIn,
         outcome.bytesOut,
+        outcome.metadata === null ? null : JSON.stringify(outcome.metadata),
         outcome.error,
         outcome.processingMs,
         requestId,

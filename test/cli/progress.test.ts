@@ -27,6 +27,7 @@ function status(processed: number, failed: number, total: number): JobStatus {
   const done = processed + failed;
   return {
     request_id: '0b7c2a7e-5f7e-4b1c-9a57-0d8c1f3e2a11',
+    kind: 'csv',
     status: done === total ? 'COMPLETED' : 'PROCESSING',
     created_at: '2026-11-21T09:06:00.000Z',
     updated_at: '2026-11-21T09:06:01.000Z',

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 import { JobWatchers, type WatchEvent } from '../../src/domain/job-watchers.js';
-import type { JobRecord } from '../../src/store/job-store.js';
+import type { JobRecord, TransformOptions } from '../../src/store/job-store.js';
 import { SqliteJobStore } from '../../src/store/sqlite-store.js';
 
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'job-watchers-'));
@@ -37,19 +37,28 @@ async function storeWithJob(t: Tap): Promise<{ store: SqliteJobStore; job: JobRe
       requestId: id,
       seq: 1,
       url: 'https://img.test/1.jpg',
+      originalName: null,
       outputName: '1-1',
       refs: [{ row: 1, position: 1 }],
       status: 'PENDING',
       owner: null,
       leaseUntil: null,
       outputFile: null,
+      thumbnails: {},
       bytesIn: null,
       bytesOut: null,
+      metadata: null,
       error: null,
       processingMs: null,
     },
   ]);
-  const options = { quality: 50, format: 'jpeg', maxWidth: null, maxHeight: null } as const;
+  const options: TransformOptions = {
+    quality: 50,
+    format: 'jpeg',
+    maxWidth: null,
+    maxHeight: null,
+    thumbnails: [],
+  };
   await store.acceptJob(
     id,
     {
@@ -151,8 +160,10 @@ t.test('a change is sent once; done ends the watch', async (t) => {
     {
       status: 'PROCESSED',
       outputFile: 'x.jpg',
+      thumbnails: {},
       bytesIn: 10,
       bytesOut: 5,
+      metadata: null,
       error: null,
       processingMs: 3,
     },

@@ -3,6 +3,8 @@ import type { RowError } from '../../src/domain/csv-input.js';
 import {
   DEFAULT_QUALITY,
   MAX_DIMENSION,
+  MAX_THUMBNAILS,
+  parseImageUploadOptions,
   parseUploadOptions,
   type UploadOptions,
 } from '../../src/domain/upload-options.js';
@@ -12,6 +14,7 @@ const DEFAULTS: UploadOptions = {
   format: 'jpeg',
   maxWidth: null,
   maxHeight: null,
+  thumbnails: [],
   webhookUrl: null,
 };
 
@@ -154,4 +157,91 @@ t.test('every problem is reported at once, in field order', async (t) => {
     errors.every((e) => e.row === null),
     'form fields have no row',
   );
+});
+
+t.test('thumbnails: named sizes and explicit boxes, in the order given', async (t) => {
+  const small = { name: 'small', width: 128, height: 128 };
+  const medium = { name: 'medium', width: 512, height: 512 };
+  const cases: Array<[string, string, UploadOptions['thumbnails']]> = [
+    ['small', 'small', [small]],
+    ['both, any case and spacing', ' Medium , SMALL ', [medium, small]],
+    ['a box', '300x200', [{ name: '300x200', width: 300, height: 200 }]],
+    ['a box with X and leading zeros', '0300X020', [{ name: '300x20', width: 300, height: 20 }]],
+    ['the smallest box', '1x1', [{ name: '1x1', width: 1, height: 1 }]],
+    ['the largest box', '2048x2048', [{ name: '2048x2048', width: 2048, height: 2048 }]],
+    [
+      'four at once',
+      'small,medium,64x64,1000x10',
+      [
+        small,
+        medium,
+        { name: '64x64', width: 64, height: 64 },
+        { name: '1000x10', width: 1000, height: 10 },
+      ],
+    ],
+  ];
+  for (const [label, raw, thumbnails] of cases) {
+    t.strictSame(
+      parseUploadOptions({ thumbnails: raw }),
+      { options: { ...DEFAULTS, thumbnails } },
+      label,
+    );
+  }
+});
+
+t.test('thumbnails: every problem is reported against the field', async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['an unknown name', 'large', /small, medium or a box like 300x300 \(got "large"\)/],
+    ['a prototype key', 'constructor', /got "constructor"/],
+    ['an empty entry', 'small,,medium', /got ""/],
+    ['a box side of 0', '0x100', /box 0x100 must have sides from 1 to 2048/],
+    ['a box side over the limit', '2049x10', /from 1 to 2048/],
+    ['a box with one side', '300', /got "300"/],
+    ['a negative side', '-3x3', /got "-3x3"/],
+    ['a name twice', 'small,Small', /lists small twice/],
+    ['one box spelled twice', '300x300,0300x300', /lists 300x300 twice/],
+    [
+      'too many',
+      'small,medium,1x1,2x2,3x3',
+      new RegExp(`at most ${MAX_THUMBNAILS} sizes \\(got 5\\)`),
+    ],
+  ];
+  for (const [label, raw, message] of cases) {
+    const parsed = parseUploadOptions({ thumbnails: raw });
+    const errors: RowError[] = 'errors' in parsed ? parsed.errors : [];
+    t.strictSame(
+      errors.map(({ row, column }) => ({ row, column })),
+      [{ row: null, column: 'thumbnails' }],
+      `${label}: one error, on thumbnails`,
+    );
+    t.match(errors[0]?.message, message, `${label}: message`);
+  }
+});
+
+t.test('a direct image upload: always small and medium, no webhook', async (t) => {
+  t.strictSame(parseImageUploadOptions({ quality: '80', format: 'webp', max_width: '100' }), {
+    options: {
+      quality: 80,
+      format: 'webp',
+      maxWidth: 100,
+      maxHeight: null,
+      thumbnails: [
+        { name: 'small', width: 128, height: 128 },
+        { name: 'medium', width: 512, height: 512 },
+      ],
+    },
+  });
+  const parsed = parseImageUploadOptions({
+    quality: '0',
+    webhook_url: 'https://hooks.test/x',
+    webhookUrl: 'https://hooks.test/y',
+    thumbnails: 'small',
+  });
+  const errors: RowError[] = 'errors' in parsed ? parsed.errors : [];
+  t.strictSame(
+    errors.map((e) => e.column),
+    ['quality', 'webhook_url', 'webhookUrl', 'thumbnails'],
+  );
+  t.match(errors[1]?.message, /not taken by POST \/images/);
+  t.match(errors[3]?.message, /small and medium are always made/);
 });

@@ -87,7 +87,7 @@ t.test('RETENTION_DAYS: old jobs are swept at start, recent ones kept', async (t
   await store.acceptJob(
     old,
     {
-      options: { quality: 50, format: 'jpeg', maxWidth: null, maxHeight: null },
+      options: { quality: 50, format: 'jpeg', maxWidth: null, maxHeight: null, thumbnails: [] },
       baseUrl: service.url,
       columns: ['Serial Number', 'Product Name', 'Input Image Urls'],
       webhookUrl: null,

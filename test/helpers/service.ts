@@ -209,6 +209,7 @@ async function readBody(res: Response): Promise<unknown> {
 
 export interface StatusBody {
   request_id: string;
+  kind: 'csv' | 'image';
   status: 'PENDING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
   created_at: string;
   updated_at: string;
@@ -238,6 +239,18 @@ export interface StatusBody {
   };
 }
 
+export interface MetadataBody {
+  width: number;
+  height: number;
+  format: 'jpeg' | 'webp' | 'avif' | 'png';
+  input: { width: number; height: number; format: string };
+  orientation: number | null;
+  rotated: boolean;
+  bytes_in: number | null;
+  bytes_out: number | null;
+  processing_ms: number | null;
+}
+
 export interface ImageView {
   url: string;
   status: 'PENDING' | 'PROCESSING' | 'PROCESSED' | 'FAILED';
@@ -245,6 +258,8 @@ export interface ImageView {
   bytes_in: number | null;
   bytes_out: number | null;
   error: string | null;
+  metadata: MetadataBody | null;
+  thumbnails: Record<string, string | null>;
 }
 
 export interface ProductsBody {
@@ -362,4 +377,58 @@ export function productCsv(rows: string[][]): string {
     lines.push(`${i + 1},Product ${i + 1},"${urls.join(', ')}"`);
   });
   return `${lines.join('\n')}\n`;
+}
+
+/** A direct upload as GET /images/:id shows it. */
+export interface UploadedImageBody {
+  id: string;
+  status: 'processing' | 'processed' | 'failed';
+  original_name: string | null;
+  created_at: string;
+  metadata: MetadataBody | null;
+  output_url: string | null;
+  thumbnails: { small: string | null; medium: string | null };
+  error: string | null;
+  status_url: string;
+}
+
+/** POSTs `bytes` to /images as the `file` field of a multipart form, with `fields` before it. */
+export async function uploadImage(
+  url: string,
+  bytes: Buffer,
+  {
+    fields = {},
+    filename = 'photo.jpg',
+    query = '',
+  }: { fields?: Record<string, string>; filename?: string; query?: string } = {},
+): Promise<HttpResult> {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  form.append('file', new Blob([bytes], { type: 'application/octet-stream' }), filename);
+  const res = await fetch(`${url}/images${query}`, {
+    method: 'POST',
+    body: form,
+    signal: timeout(),
+  });
+  return { status: res.status, headers: res.headers, body: await readBody(res) };
+}
+
+/** Polls GET /images/:id every 50 ms until it is no longer `processing`. */
+export async function waitForImage(
+  url: string,
+  id: string,
+  timeoutMs = 20_000,
+): Promise<UploadedImageBody> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await getJson(url, `/images/${id}`);
+    const body = res.body as UploadedImageBody;
+    if (res.status === 200 && body.status !== 'processing') return body;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `image ${id} still processing after ${timeoutMs} ms: ${JSON.stringify(body)}`,
+      );
+    }
+    await sleep(50);
+  }
 }

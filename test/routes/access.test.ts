@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { startOrigin } from '../helpers/origin.js';
-import { sleep, startService, waitForStatus } from '../helpers/service.js';
+import { makePng } from '../helpers/images.js';
+import { getJson, sleep, startService, uploadImage, waitForStatus } from '../helpers/service.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const HEADER = 'Serial Number,Product Name,Input Image Urls';
@@ -76,6 +77,10 @@ t.test(
     t.equal(upload.status, 503);
     t.equal(upload.headers.get('retry-after'), '10');
     t.match(await upload.json(), { error: /overloaded/ });
+    const image = await uploadImage(service.url, await makePng(8, 8));
+    t.equal(image.status, 503, 'a direct image upload too');
+    t.equal(image.headers.get('retry-after'), '10');
+    t.equal((await getJson(service.url, '/images')).status, 200, 'listing uploads is not');
     t.equal((await fetch(`${service.url}/health`)).status, 200);
     t.equal(
       (await fetch(`${service.url}/status/${randomUUID()}`)).status,

@@ -17,6 +17,8 @@ import {
   type TapTest,
   type TestService,
   timeout,
+  uploadImage,
+  waitForImage,
   waitForStatus,
 } from '../helpers/service.js';
 import { startWebhookReceiver } from '../helpers/webhook.js';
@@ -42,7 +44,10 @@ const exists = (file: string): Promise<boolean> =>
     () => false,
   );
 
-/** Whether anything of the job is left: its records, its output images, its results CSV. */
+/**
+ * Whether anything of the job is left: its records, its output images, its results CSV, a
+ * direct upload's saved original.
+ */
 async function leftovers(service: TestService, id: string) {
   const { store } = service.services;
   return {
@@ -51,10 +56,18 @@ async function leftovers(service: TestService, id: string) {
     images: await store.listImages(id),
     imagesDir: await exists(path.join(service.config.imagesDir, id)),
     resultsCsv: await exists(path.join(service.config.resultsDir, `${id}.csv`)),
+    upload: await exists(path.join(service.config.uploadsDir, id)),
   };
 }
 
-const NOTHING_LEFT = { job: null, products: [], images: [], imagesDir: false, resultsCsv: false };
+const NOTHING_LEFT = {
+  job: null,
+  products: [],
+  images: [],
+  imagesDir: false,
+  resultsCsv: false,
+  upload: false,
+};
 
 async function serve(t: TapTest, env: Record<string, string> = {}): Promise<TestService> {
   const service = await startService(env);
@@ -106,6 +119,35 @@ t.test('a completed job: records, files and URLs are gone', async (t) => {
   );
   t.equal((await deleteRequest(url, id)).status, 404, 'a second delete finds nothing');
 });
+
+t.test(
+  'a direct upload: its saved original goes too, with its output and thumbnails',
+  async (t) => {
+    const service = await serve(t);
+    const { url } = service;
+    const accepted = await uploadImage(url, origin.fixtures['/img/photo1.jpg'] as Buffer);
+    t.equal(accepted.status, 202);
+    const { id } = accepted.body as { id: string };
+    const image = await waitForImage(url, id);
+    t.equal(image.status, 'processed', 'fixture: processed');
+    const files = [image.output_url, image.thumbnails.small, image.thumbnails.medium];
+    for (const file of files) {
+      t.equal((await fetchBytes(file ?? '')).res.status, 200, `fixture: ${file} is served`);
+    }
+    t.match(await leftovers(service, id), { imagesDir: true, upload: true }, 'fixture: files');
+
+    t.equal((await deleteRequest(url, id)).status, 204);
+    t.strictSame(await leftovers(service, id), NOTHING_LEFT);
+    for (const gone of [`/images/${id}`, `/images/${id}/thumbnails/small`, `/status/${id}`]) {
+      t.equal((await getJson(url, gone)).status, 404, `${gone} is 404`);
+    }
+    for (const file of files) {
+      t.equal((await fetchBytes(file ?? '')).res.status, 404, `${file} is no longer served`);
+    }
+    const listed = (await getJson(url, '/images')).body as { total: number };
+    t.equal(listed.total, 0, 'not listed');
+  },
+);
 
 t.test('409 for a running job unless forced', async (t) => {
   const { url } = await serve(t);

@@ -121,6 +121,17 @@ t.test('errors are documented where they occur; the token as a security scheme',
   t.strictSame(responses('get', '/status/{request_id}'), ['200', '400', '401', '404']);
   t.strictSame(responses('get', '/download/{request_id}'), ['200', '400', '401', '404', '409']);
   t.strictSame(responses('get', '/ready'), ['200', '401', '503']);
+  t.strictSame(responses('post', '/images'), [
+    '200',
+    '202',
+    '400',
+    '401',
+    '404',
+    '413',
+    '415',
+    '503',
+  ]);
+  t.strictSame(responses('get', '/images/{id}/thumbnails/{size}'), ['200', '400', '401', '404']);
   t.strictSame(responses('get', '/health'), ['200'], '/health needs no token');
   t.strictSame(doc.paths['/health']?.get?.security, []);
   t.match(doc, {
@@ -139,11 +150,29 @@ t.test('errors are documented where they occur; the token as a security scheme',
     max_height: { type: 'integer' },
     webhook_url: { type: 'string' },
   });
+  const images = doc.paths['/images']?.post as typeof upload;
+  t.match(images.requestBody.content['multipart/form-data']?.schema.properties, {
+    file: { type: 'string', format: 'binary' },
+    quality: { type: 'integer', minimum: 1, maximum: 100 },
+    format: { enum: ['jpeg', 'webp', 'avif', 'png', 'jpg'] },
+    max_width: { type: 'integer' },
+    max_height: { type: 'integer' },
+  });
+  t.match(upload.requestBody.content['multipart/form-data']?.schema.properties, {
+    thumbnails: { type: 'string' },
+  });
   const media = (path: string, status: string) =>
     Object.keys(doc.paths[path]?.get?.responses[status]?.content ?? {});
   t.strictSame(media('/download/{request_id}', '200'), ['text/csv']);
   t.strictSame(media('/download/{request_id}', '409'), ['application/json']);
   t.strictSame(media('/status/{request_id}/events', '200'), ['text/event-stream']);
+  t.strictSame(media('/images/{id}/thumbnails/{size}', '404'), ['application/json']);
+  t.strictSame(media('/images/{id}/thumbnails/{size}', '200'), [
+    'image/jpeg',
+    'image/webp',
+    'image/avif',
+    'image/png',
+  ]);
   t.strictSame(media('/processed_images/{request_id}/{file}', '200'), [
     'image/jpeg',
     'image/webp',

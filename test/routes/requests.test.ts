@@ -9,6 +9,8 @@ import {
   startService,
   submit,
   timeout,
+  uploadImage,
+  waitForImage,
   waitForStatus,
 } from '../helpers/service.js';
 
@@ -87,6 +89,43 @@ t.test('recent jobs: newest first, filtered, paged, each as /status shows it', a
   t.equal((await list('?status=COMPLETED')).total, 3, 'the released job completed');
 });
 
+t.test('direct uploads are listed with their kind, and filtered by it', async (t) => {
+  const service = await startService();
+  t.teardown(() => service.close());
+  const { url } = service;
+  const list = async (query: string) => {
+    const res = await getJson(url, `/requests${query}`);
+    t.equal(res.status, 200, `/requests${query} is 200`);
+    return res.body as RequestsBody;
+  };
+  const csv = await submit(url, productCsv([[`${origin.url}/img/photo1.jpg`]]));
+  await waitForStatus(url, csv.request_id);
+  const accepted = await uploadImage(url, origin.fixtures['/img/photo2.jpg'] as Buffer);
+  const { id } = accepted.body as { id: string };
+  await waitForImage(url, id);
+
+  const all = await list('');
+  t.strictSame(
+    all.requests.map((r) => [r.request_id, r.kind]),
+    [
+      [id, 'image'],
+      [csv.request_id, 'csv'],
+    ],
+  );
+  t.strictSame(
+    (await list('?kind=image')).requests.map((r) => r.request_id),
+    [id],
+  );
+  const csvJobs = await list('?kind=csv&status=COMPLETED');
+  t.match(csvJobs, { total: 1, requests: [{ request_id: csv.request_id, kind: 'csv' }] });
+  t.strictSame(await list('?kind=image&status=PROCESSING'), {
+    total: 0,
+    offset: 0,
+    limit: 20,
+    requests: [],
+  });
+});
+
 t.test('bad filters and paging are 400', async (t) => {
   const service = await startService();
   t.teardown(() => service.close());
@@ -98,6 +137,8 @@ t.test('bad filters and paging are 400', async (t) => {
     'limit=101',
     'limit=x',
     'offset=-1',
+    'kind=pdf',
+    'kind=CSV',
   ]) {
     const res = await getJson(service.url, `/requests?${query}`);
     t.equal(res.status, 400, `${query} is 400`);

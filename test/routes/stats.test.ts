@@ -7,6 +7,8 @@ import {
   productCsv,
   startService,
   submit,
+  uploadImage,
+  waitForImage,
   waitForStatus,
 } from '../helpers/service.js';
 
@@ -24,7 +26,14 @@ interface StatsBody {
   started_at: string;
   since_start: Figures;
   all_time: Figures;
-  jobs: { PENDING: number; PROCESSING: number; COMPLETED: number; FAILED: number; total: number };
+  jobs: {
+    PENDING: number;
+    PROCESSING: number;
+    COMPLETED: number;
+    FAILED: number;
+    total: number;
+    image_uploads: number;
+  };
 }
 
 const NOTHING: Figures = {
@@ -55,7 +64,7 @@ t.test('a fresh service has processed nothing', async (t) => {
     started_at: body.started_at,
     since_start: NOTHING,
     all_time: NOTHING,
-    jobs: { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0, total: 0 },
+    jobs: { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0, total: 0, image_uploads: 0 },
   });
   const started = Date.parse(body.started_at);
   t.ok(started >= before && started <= Date.now(), 'started_at is this start');
@@ -100,7 +109,14 @@ t.test('outcomes, times and bytes since start and of all time', async (t) => {
   const first = await stats(service.url);
   t.strictSame(first.since_start, expected, 'since start: this job');
   t.strictSame(first.all_time, expected, 'all time: the same, on a fresh store');
-  t.strictSame(first.jobs, { PENDING: 0, PROCESSING: 0, COMPLETED: 1, FAILED: 0, total: 1 });
+  t.strictSame(first.jobs, {
+    PENDING: 0,
+    PROCESSING: 0,
+    COMPLETED: 1,
+    FAILED: 0,
+    total: 1,
+    image_uploads: 0,
+  });
 
   service = await service.restart();
   const gate = addGate(origin, '/stats-held.jpg', origin.fixtures['/img/photo2.jpg']);
@@ -111,7 +127,14 @@ t.test('outcomes, times and bytes since start and of all time', async (t) => {
   t.strictSame(restarted.since_start, NOTHING, 'a new process starts counting afresh');
   t.strictSame(restarted.all_time, expected, 'the store keeps the totals');
   t.ok(Date.parse(restarted.started_at) > Date.parse(first.started_at), 'a later start');
-  t.strictSame(restarted.jobs, { PENDING: 0, PROCESSING: 1, COMPLETED: 1, FAILED: 0, total: 2 });
+  t.strictSame(restarted.jobs, {
+    PENDING: 0,
+    PROCESSING: 1,
+    COMPLETED: 1,
+    FAILED: 0,
+    total: 2,
+    image_uploads: 0,
+  });
 
   gate.open();
   await waitForStatus(service.url, held.request_id);
@@ -132,5 +155,41 @@ t.test('outcomes, times and bytes since start and of all time', async (t) => {
     processing_ms_total: totalMs + heldMs,
     bytes_in: bytesIn + (heldView?.bytes_in ?? 0),
   });
-  t.strictSame(last.jobs, { PENDING: 0, PROCESSING: 0, COMPLETED: 2, FAILED: 0, total: 2 });
+  t.strictSame(last.jobs, {
+    PENDING: 0,
+    PROCESSING: 0,
+    COMPLETED: 2,
+    FAILED: 0,
+    total: 2,
+    image_uploads: 0,
+  });
+});
+
+t.test('a direct upload is a job of one image, counted with the rest', async (t) => {
+  const service = await startService();
+  t.teardown(() => service.close());
+  const job = await submit(service.url, productCsv([[`${origin.url}/img/photo1.jpg`]]));
+  await waitForStatus(service.url, job.request_id);
+  const accepted = await uploadImage(service.url, origin.fixtures['/img/photo2.jpg'] as Buffer);
+  t.equal(accepted.status, 202);
+  const image = await waitForImage(service.url, (accepted.body as { id: string }).id);
+  t.equal(image.status, 'processed');
+  const [recorded] = await service.services.store.listImages(image.id);
+  const csvImage = (await getProducts(service.url, job.request_id)).products[0]?.images[0];
+  const body = await stats(service.url);
+  t.strictSame(body.jobs, {
+    PENDING: 0,
+    PROCESSING: 0,
+    COMPLETED: 2,
+    FAILED: 0,
+    total: 2,
+    image_uploads: 1,
+  });
+  t.match(body.since_start, {
+    images_processed: 2,
+    images_failed: 0,
+    bytes_in: (csvImage?.bytes_in ?? 0) + (image.metadata?.bytes_in ?? 0),
+    bytes_out: (csvImage?.bytes_out ?? 0) + (image.metadata?.bytes_out ?? 0),
+  });
+  t.equal(recorded?.processingMs, image.metadata?.processing_ms, 'one processing time, shown');
 });

@@ -3,9 +3,11 @@ import type {
   AcceptedJob,
   ImageOutcome,
   ImageRecord,
+  JobKind,
   JobRecord,
   JobStore,
   ProductRecord,
+  TransformOptions,
   WebhookAttempt,
   WebhookProgress,
   WebhookState,
@@ -43,7 +45,16 @@ export type MakeStore = (location?: string) => Promise<StoreHandle>;
 const T0 = new Date('2024-03-01T10:00:00.000Z');
 const at = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
 
-const OPTIONS = { quality: 70, format: 'webp', maxWidth: 800, maxHeight: null } as const;
+const OPTIONS: TransformOptions = {
+  quality: 70,
+  format: 'webp',
+  maxWidth: 800,
+  maxHeight: null,
+  thumbnails: [
+    { name: 'small', width: 128, height: 128 },
+    { name: '300x200', width: 300, height: 200 },
+  ],
+};
 const COLUMNS = ['Serial Number', 'Product Name', 'Input Image Urls', 'Notes'];
 // Text that a naive serialisation (CSV-ish joins, unescaped JSON) would mangle.
 const AWKWARD = 'note, with "quotes"\nand a line break — ünïcödé';
@@ -70,14 +81,17 @@ function build(id: string, rows: string[][]): Seeded {
           requestId: id,
           seq: images.size + 1,
           url,
+          originalName: null,
           outputName: `${row}-${position + 1}`,
           refs: [],
           status: 'PENDING',
           owner: null,
           leaseUntil: null,
           outputFile: null,
+          thumbnails: {},
           bytesIn: null,
           bytesOut: null,
+          metadata: null,
           error: null,
           processingMs: null,
         };
@@ -106,7 +120,7 @@ const distinct = (id: string, count: number): string[][] =>
 
 function acceptance(seeded: Seeded, webhookUrl: string | null = null): AcceptedJob {
   return {
-    options: { ...OPTIONS },
+    options: { ...OPTIONS, thumbnails: OPTIONS.thumbnails.map((spec) => ({ ...spec })) },
     baseUrl: 'http://files.test',
     columns: [...COLUMNS],
     webhookUrl,
@@ -117,6 +131,8 @@ function acceptance(seeded: Seeded, webhookUrl: string | null = null): AcceptedJ
 
 interface SeedOptions {
   createdAt?: Date;
+  /** Given to beginJob; the store's default (a CSV job) when absent. */
+  kind?: JobKind;
   /** When false the job stays RECEIVING. */
   accept?: boolean;
   webhookUrl?: string | null;
@@ -127,10 +143,10 @@ async function seed(
   store: JobStore,
   id: string,
   rows: string[][],
-  { createdAt = T0, accept = true, webhookUrl = null }: SeedOptions = {},
+  { createdAt = T0, accept = true, webhookUrl = null, kind }: SeedOptions = {},
 ): Promise<Seeded> {
   const seeded = build(id, rows);
-  await store.beginJob(id, createdAt);
+  await store.beginJob(id, createdAt, kind);
   // Two product batches and two image batches, so nothing relies on a single batch.
   // No empty batches: adding rows counts as activity (see listAbandonedJobs), and a job
   // seeded without rows must stay untouched since its creation.
@@ -173,16 +189,27 @@ const keysOf = (images: ImageRecord[]): string[] =>
 const processed = (seq: number): ImageOutcome => ({
   status: 'PROCESSED',
   outputFile: `out/${seq}.webp`,
+  thumbnails: { small: `out/${seq}.small.webp`, '300x200': `out/${seq}.300x200.webp` },
   bytesIn: 1000 + seq,
   bytesOut: 100 + seq,
+  metadata: {
+    width: 600 + seq,
+    height: 800,
+    format: 'webp',
+    input: { width: 1200, height: 1600 + seq, format: 'jpeg' },
+    orientation: 6,
+    rotated: true,
+  },
   error: null,
   processingMs: 40 + seq,
 });
 const failed = (error: string): ImageOutcome => ({
   status: 'FAILED',
   outputFile: null,
+  thumbnails: {},
   bytesIn: null,
   bytesOut: null,
+  metadata: null,
   error,
   processingMs: 7,
 });
@@ -216,6 +243,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const { options: _options, columns: _columns, baseUrl: _baseUrl, ...rest } = job;
       t.strictSame(rest, {
         id: 'job-a',
+        kind: 'csv',
         status: 'RECEIVING',
         createdAt: T0,
         updatedAt: T0,
@@ -243,6 +271,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const { updatedAt, ...rest } = a;
       t.strictSame(rest, {
         id: 'job-a',
+        kind: 'csv',
         status: 'PENDING',
         createdAt: T0,
         completedAt: null,
@@ -289,7 +318,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       const seeded = await seed(store, 'job-a', distinct('job-a', 2));
       const before = await mustGetJob(store, 'job-a');
       const other: AcceptedJob = {
-        options: { quality: 10, format: 'png', maxWidth: null, maxHeight: 5 },
+        options: { quality: 10, format: 'png', maxWidth: null, maxHeight: 5, thumbnails: [] },
         baseUrl: 'http://elsewhere.test',
         columns: ['x'],
         webhookUrl: 'https://hooks.test/late',
@@ -381,7 +410,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
         t.ok(await store.markJobDeleting('hooked', ['COMPLETED'], at(5)));
         t.strictSame(keysOf(await store.claimImages('w1', at(6), at(36), 10)), ['kept#1']);
         t.strictSame(
-          (await store.listJobs(null, 0, 10)).jobs.map((j) => j.id),
+          (await store.listJobs({}, 0, 10)).jobs.map((j) => j.id),
           ['kept'],
           'not listed',
         );
@@ -475,6 +504,86 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       );
       t.strictSame(await store.findImages('job-a', []), []);
       t.strictSame(await store.findImages('no-such-job', [1]), []);
+    });
+
+    t.test('a job keeps its kind; listJobs pages one kind, newest first', async (t) => {
+      const store = await open(t);
+      await seed(store, 'csv-old', distinct('csv-old', 1), { createdAt: at(0) });
+      await seed(store, 'image-1', distinct('image-1', 1), { createdAt: at(1), kind: 'image' });
+      await seed(store, 'image-3', distinct('image-3', 1), { createdAt: at(3), kind: 'image' });
+      await seed(store, 'csv-new', distinct('csv-new', 1), { createdAt: at(4), kind: 'csv' });
+      // Created at the same moment: the id breaks the tie, descending.
+      await seed(store, 'image-2a', distinct('image-2a', 1), { createdAt: at(2), kind: 'image' });
+      await seed(store, 'image-2b', distinct('image-2b', 1), { createdAt: at(2), kind: 'image' });
+      await seed(store, 'image-rx', distinct('image-rx', 1), {
+        createdAt: at(5),
+        kind: 'image',
+        accept: false,
+      });
+
+      t.equal((await mustGetJob(store, 'image-1')).kind, 'image');
+      t.equal((await mustGetJob(store, 'csv-old')).kind, 'csv', 'csv by default');
+      t.equal((await mustGetJob(store, 'image-rx')).kind, 'image', 'from beginJob on');
+
+      const ids = async (kind: JobKind, offset: number, limit: number) => {
+        const page = await store.listJobs({ kind }, offset, limit);
+        return { total: page.total, ids: page.jobs.map((job) => job.id) };
+      };
+      t.strictSame(await ids('image', 0, 10), {
+        total: 4,
+        ids: ['image-3', 'image-2b', 'image-2a', 'image-1'],
+      });
+      t.strictSame(await ids('image', 1, 2), { total: 4, ids: ['image-2b', 'image-2a'] });
+      t.strictSame(await ids('image', 4, 2), { total: 4, ids: [] });
+      t.strictSame(await ids('csv', 0, 10), { total: 2, ids: ['csv-new', 'csv-old'] });
+      const [first] = (await store.listJobs({ kind: 'image' }, 0, 1)).jobs;
+      t.strictSame(first, await store.getJob('image-3'), 'whole job records');
+      await store.markJobProcessing('image-3', at(10));
+      const pendingImages = await store.listJobs({ status: 'PENDING', kind: 'image' }, 0, 10);
+      t.strictSame(
+        { total: pendingImages.total, ids: pendingImages.jobs.map((job) => job.id) },
+        { total: 3, ids: ['image-2b', 'image-2a', 'image-1'] },
+        'status and kind together',
+      );
+    });
+
+    t.test('listImagesOfJobs returns every image of the jobs asked for', async (t) => {
+      const store = await open(t);
+      const a = await seed(store, 'job-a', distinct('job-a', 2));
+      const b = await seed(store, 'job-b', distinct('job-b', 1), { createdAt: at(1) });
+      await seed(store, 'job-c', distinct('job-c', 1), { createdAt: at(2) });
+      const found = await store.listImagesOfJobs(['job-b', 'job-a', 'no-such-job']);
+      t.strictSame(
+        [...found].sort((x, y) => x.requestId.localeCompare(y.requestId) || x.seq - y.seq),
+        [...a.images, ...b.images],
+      );
+      t.strictSame(await store.listImagesOfJobs([]), []);
+    });
+
+    t.test('an image keeps the original name of a direct upload', async (t) => {
+      const store = await open(t);
+      const image: ImageRecord = {
+        requestId: 'job-a',
+        seq: 1,
+        url: 'upload:job-a',
+        originalName: AWKWARD,
+        outputName: 'image',
+        refs: [],
+        status: 'PENDING',
+        owner: null,
+        leaseUntil: null,
+        outputFile: null,
+        thumbnails: {},
+        bytesIn: null,
+        bytesOut: null,
+        metadata: null,
+        processingMs: null,
+        error: null,
+      };
+      await store.beginJob('job-a', T0, 'image');
+      await store.addImages('job-a', [image]);
+      t.strictSame(await store.listImages('job-a'), [image]);
+      t.strictSame(await store.findImages('job-a', [1]), [image]);
     });
 
     t.test('claimImages', async (t) => {
@@ -1188,7 +1297,7 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.test('lists accepted jobs newest first, with the total', async (t) => {
         const store = await open(t);
         await seedListing(store);
-        const all = await store.listJobs(null, 0, 100);
+        const all = await store.listJobs({}, 0, 100);
         t.strictSame(ids(all), ['e-tie', 'd-tie', 'c', 'b', 'a-oldest'], 'RECEIVING is left out');
         t.equal(all.total, 5);
         for (const job of all.jobs) {
@@ -1199,32 +1308,32 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.test('pages with offset and limit; total counts every match', async (t) => {
         const store = await open(t);
         await seedListing(store);
-        t.strictSame(await store.listJobs(null, 0, 2).then(ids), ['e-tie', 'd-tie']);
-        t.strictSame(await store.listJobs(null, 2, 2).then(ids), ['c', 'b']);
-        t.strictSame(await store.listJobs(null, 4, 2).then(ids), ['a-oldest']);
-        const past = await store.listJobs(null, 9, 2);
+        t.strictSame(await store.listJobs({}, 0, 2).then(ids), ['e-tie', 'd-tie']);
+        t.strictSame(await store.listJobs({}, 2, 2).then(ids), ['c', 'b']);
+        t.strictSame(await store.listJobs({}, 4, 2).then(ids), ['a-oldest']);
+        const past = await store.listJobs({}, 9, 2);
         t.strictSame(past, { total: 5, jobs: [] }, 'past the end: no jobs, the same total');
-        t.equal((await store.listJobs(null, 2, 1)).total, 5);
+        t.equal((await store.listJobs({}, 2, 1)).total, 5);
       });
 
       t.test('filters by status', async (t) => {
         const store = await open(t);
         await seedListing(store);
-        const pending = await store.listJobs('PENDING', 0, 100);
+        const pending = await store.listJobs({ status: 'PENDING' }, 0, 100);
         t.strictSame(ids(pending), ['e-tie', 'd-tie', 'a-oldest']);
         t.equal(pending.total, 3);
-        t.strictSame(await store.listJobs('PENDING', 1, 1), {
+        t.strictSame(await store.listJobs({ status: 'PENDING' }, 1, 1), {
           total: 3,
           jobs: [await mustGetJob(store, 'd-tie')],
         });
-        t.strictSame(await store.listJobs('PROCESSING', 0, 100).then(ids), ['b']);
-        t.strictSame(await store.listJobs('COMPLETED', 0, 100).then(ids), ['c']);
-        t.strictSame(await store.listJobs('FAILED', 0, 100), { total: 0, jobs: [] });
+        t.strictSame(await store.listJobs({ status: 'PROCESSING' }, 0, 100).then(ids), ['b']);
+        t.strictSame(await store.listJobs({ status: 'COMPLETED' }, 0, 100).then(ids), ['c']);
+        t.strictSame(await store.listJobs({ status: 'FAILED' }, 0, 100), { total: 0, jobs: [] });
       });
 
       t.test('an empty store lists nothing', async (t) => {
         const store = await open(t);
-        t.strictSame(await store.listJobs(null, 0, 20), { total: 0, jobs: [] });
+        t.strictSame(await store.listJobs({}, 0, 20), { total: 0, jobs: [] });
       });
     });
 

@@ -48,6 +48,7 @@ if (!uri) {
       (await client.db(db).collection(collection).indexes()).map((i) => i.name).sort();
     t.strictSame(await names('requests'), [
       '_id_',
+      'kind_created_listing',
       'status_completed',
       'status_created',
       'status_created_listing',
@@ -61,6 +62,76 @@ if (!uri) {
       'request_seq',
       'request_status_seq',
     ]);
+  });
+
+  t.test('MongoJobStore reads documents recorded before kinds and metadata', async (t) => {
+    const db = `old_docs_${randomUUID().slice(0, 8)}`;
+    const client = new MongoClient(uri);
+    t.teardown(async () => {
+      await client.db(db).dropDatabase();
+      await client.close();
+    });
+    const now = new Date('2024-03-01T10:00:00.000Z');
+    await client
+      .db(db)
+      .collection<{ _id: string; [field: string]: unknown }>('requests')
+      .insertOne({
+        _id: 'old-job',
+        status: 'COMPLETED',
+        created_at: now,
+        updated_at: now,
+        completed_at: now,
+        base_url: 'http://files.test',
+        options: { quality: 60, format: 'jpeg', maxWidth: null, maxHeight: null },
+        columns: [],
+        webhook: null,
+        products_total: 1,
+        products_done: 1,
+        images_total: 1,
+        images_processed: 1,
+        images_failed: 0,
+        error: null,
+      });
+    await client
+      .db(db)
+      .collection('images')
+      .insertOne({
+        request_id: 'old-job',
+        seq: 1,
+        url: 'https://img.test/1.jpg',
+        output_name: '1-1',
+        refs: [{ row: 1, position: 1 }],
+        status: 'PROCESSED',
+        owner: null,
+        lease_until: null,
+        claim: null,
+        output_file: 'old-job/1-1.jpg',
+        bytes_in: 2000,
+        bytes_out: 300,
+        error: null,
+      });
+
+    const store = new MongoJobStore(uri, db);
+    t.teardown(() => store.close());
+    await store.init();
+    const job = await store.getJob('old-job');
+    t.equal(job?.kind, 'csv', 'an old job is a CSV job');
+    t.strictSame(job?.options.thumbnails, [], 'with no thumbnails');
+    t.match(await store.listImages('old-job'), [
+      {
+        originalName: null,
+        outputFile: 'old-job/1-1.jpg',
+        thumbnails: {},
+        metadata: null,
+        processingMs: null,
+      },
+    ]);
+    t.strictSame(
+      (await store.listJobs({ kind: 'csv' }, 0, 10)).jobs.map((j) => j.id),
+      ['old-job'],
+      'listed with the CSV jobs',
+    );
+    t.equal((await store.listJobs({ kind: 'image' }, 0, 10)).total, 0);
   });
 }
 

@@ -82,8 +82,12 @@ export const getStatus = (id: string, signal?: AbortSignal): Promise<JobStatus> 
 export const getProducts = (id: string, offset: number, limit: number): Promise<Products> =>
   json<Products>(`status/${id}/products?offset=${offset}&limit=${limit}`);
 
+/**
+ * CSV jobs only: the page shows a job as its products and results CSV, which a direct image
+ * upload (GET /images) has neither of.
+ */
 export function listRequests(offset: number, limit: number, status: string): Promise<RecentJobs> {
-  const query = new URLSearchParams({ offset: String(offset), limit: String(limit) });
+  const query = new URLSearchParams({ offset: String(offset), limit: String(limit), kind: 'csv' });
   if (status !== '') query.set('status', status);
   return json<RecentJobs>(`requests?${query}`);
 }

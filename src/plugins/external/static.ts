@@ -50,10 +50,12 @@ const json = (schema: object) => ({ 'application/json': { schema } });
 export const imagesApiPaths = {
   '/processed_images/{request_id}/{file}': {
     get: {
-      summary: 'A compressed image',
+      summary: 'A compressed image, or one of its thumbnails',
       description:
         'Named after the first row and position that used the URL (`1-2.jpg`: row 1, second ' +
-        'URL), so reprocessing overwrites rather than duplicates. Cached for an hour.',
+        'URL), so reprocessing overwrites rather than duplicates; a thumbnail adds its size ' +
+        '(`1-2.small.jpg`, `1-2.300x200.jpg`), and a direct upload is `image.jpg` with ' +
+        '`image.small.jpg` and `image.medium.jpg`. Cached for an hour.',
       tags: ['results'],
       parameters: [
         {
@@ -66,8 +68,14 @@ export const imagesApiPaths = {
           in: 'path',
           name: 'file',
           required: true,
-          description: '`<row>-<position>.<ext>`, as in the output URLs',
-          schema: { type: 'string', pattern: '^[0-9]+-[0-9]+\\.(jpg|webp|avif|png)$' },
+          description:
+            '`<row>-<position>.<ext>` or `image.<ext>`, with `.<size>` before `.<ext>` for a ' +
+            'thumbnail, as in the output and thumbnail URLs',
+          schema: {
+            type: 'string',
+            pattern:
+              '^([0-9]+-[0-9]+|image)(\\.(small|medium|[0-9]+x[0-9]+))?\\.(jpg|webp|avif|png)$',
+          },
           example: '1-1.jpg',
         },
       ],

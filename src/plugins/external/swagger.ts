@@ -27,6 +27,7 @@ export default fp(
         tags: [
           { name: 'jobs', description: 'Submit a CSV and follow its job' },
           { name: 'results', description: 'The results CSV and the compressed images' },
+          { name: 'images', description: 'Upload one image without a CSV, and follow it' },
           { name: 'service', description: 'Probes, metrics and the index' },
         ],
         components: {

@@ -6,8 +6,8 @@ const RETRY_AFTER_SECONDS = 10;
 
 /**
  * When the event loop lags or memory climbs past its bound, new uploads are turned away
- * with 503 and Retry-After, so the process sheds new work instead of falling over; status
- * polls, downloads and the images in flight carry on.
+ * (CSV and direct image uploads alike) with 503 and Retry-After, so the process sheds new
+ * work instead of falling over; status polls, downloads and the images in flight carry on.
  */
 export default fp(
   async (app: FastifyInstance, opts: { maxEventLoopDelayMs: number; maxRssBytes: number }) => {
@@ -15,7 +15,8 @@ export default fp(
       maxEventLoopDelay: opts.maxEventLoopDelayMs,
       maxRssBytes: opts.maxRssBytes,
       pressureHandler: (request, reply, type, value) => {
-        if (request.routeOptions.url !== '/upload') return;
+        const url = request.routeOptions.url;
+        if (url !== '/upload' && !(url === '/images' && request.method === 'POST')) return;
         request.log.warn({ type, value }, 'upload refused: service under pressure');
         reply
           .code(503)

@@ -37,6 +37,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       const { jobs } = app.services;
       const job = await jobs.getJob(request.params.request_id);
       if (!job) return reply.code(404).send({ error: 'Request not found' });
+      if (job.kind === 'image') {
+        return reply.code(404).send({
+          error: `Request ${job.id} is a direct image upload, which has no results CSV: see GET /images/${job.id}`,
+        });
+      }
       if (job.status !== 'COMPLETED') {
         return reply
           .code(409)

@@ -27,15 +27,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         summary: 'Recent jobs, newest first',
-        description: 'Every accepted job, optionally only those in one status, paged.',
+        description:
+          'Every accepted job, optionally only those in one status or of one kind (CSV jobs ' +
+          'or direct image uploads), paged.',
         tags: ['jobs'],
         querystring: RequestsQuery,
         response: { 200: RequestsResponse, 400: BadQuery },
       },
     },
     async (request) => {
-      const { status, offset, limit } = request.query;
-      const page = await app.services.jobs.listJobs(status ?? null, offset, limit);
+      const { status, kind, offset, limit } = request.query;
+      const page = await app.services.jobs.listJobs({ status, kind }, offset, limit);
       return { total: page.total, offset, limit, requests: page.jobs.map(statusView) };
     },
   );

@@ -21,7 +21,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     summary: 'Processing statistics, since start and of all time',
     description:
       'Images processed and failed, processing time, bytes in, out and saved: since this ' +
-      'process started, and of all time from the store; and the jobs by status now.',
+      'process started, and of all time from the store; and the jobs by status now. A ' +
+      "direct image upload counts as a job of one image, and its image with the CSV jobs' images.",
     tags: ['service'],
     response: { 200: StatsResponse },
   };
@@ -35,6 +36,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       jobs: {
         ...jobs,
         total: jobs.PENDING + jobs.PROCESSING + jobs.COMPLETED + jobs.FAILED,
+        image_uploads: stats.imageUploads,
       },
     };
   });

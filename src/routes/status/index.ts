@@ -10,7 +10,7 @@ import {
 } from '../../schemas/common.js';
 import { JobStatusResponse, ProductsQuery, ProductsResponse } from '../../schemas/jobs.js';
 import { EventStream } from './event-stream.js';
-import { statusView } from './view.js';
+import { metadataView, statusView, thumbnailUrls } from './view.js';
 
 const NOT_FOUND = { error: 'Request not found' };
 
@@ -153,6 +153,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
               bytes_in: image?.bytesIn ?? null,
               bytes_out: image?.bytesOut ?? null,
               error: image?.error ?? null,
+              metadata: image === undefined ? null : metadataView(image),
+              thumbnails: thumbnailUrls(job, image),
             };
           });
           return {

@@ -1,28 +1,15 @@
-import type { Multipart } from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import { JOB_LOG_FIELD } from '../../domain/job-log.js';
 import { CsvRejected, type ReceivedCsv } from '../../domain/job-service.js';
 import { parseUploadOptions } from '../../domain/upload-options.js';
 import { downloadUrl, statusUrl } from '../../domain/urls.js';
-import { errorResponse, RejectedUpload } from '../../schemas/common.js';
+import { errorResponse, Overloaded, RejectedUpload } from '../../schemas/common.js';
 import { UploadAccepted, UploadForm } from '../../schemas/jobs.js';
+import { MalformedUpload, nextPart, requestOrigin } from '../form.js';
 
 const CsvTooLarge = errorResponse(
   'The CSV is over MAX_CSV_BYTES or has more than MAX_ROWS rows; no job was created',
   'CSV is larger than 52428800 bytes (MAX_CSV_BYTES)',
-);
-
-const Overloaded = Type.Object(
-  { error: Type.String() },
-  {
-    description:
-      'The service is under pressure (event-loop delay or memory past its bound) and takes ' +
-      'no new uploads for now; status, downloads and running jobs go on',
-    examples: [{ error: 'Service is overloaded (rssBytes); retry in 10 s' }],
-    headers: { 'retry-after': { type: 'integer', description: 'Seconds to wait' } },
-  },
 );
 
 const NO_FILE = 'No CSV file: send it as the "file" field of a multipart/form-data request';
@@ -61,7 +48,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         // Fields may come before or after the file; the CSV is recorded as it streams and
         // the job only becomes visible once every field has been read and checked.
         for (;;) {
-          const next = await nextPart(parts);
+          const next = await nextPart(parts, 'CSV file per upload');
           if (next.done) break;
           const part = next.value;
           if (part.type === 'field') {
@@ -121,29 +108,5 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 };
-
-class MalformedUpload extends Error {}
-
-/**
- * The next multipart part. The parser's own errors (a missing boundary, a body cut off,
- * a second file) are the client's doing: they become a 400 that says what was wrong.
- */
-async function nextPart(
-  parts: AsyncIterableIterator<Multipart>,
-): Promise<IteratorResult<Multipart>> {
-  try {
-    return await parts.next();
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    if (e.code === 'FST_FILES_LIMIT') {
-      throw new MalformedUpload('Send exactly one CSV file per upload');
-    }
-    throw new MalformedUpload(`Malformed multipart/form-data body: ${e.message ?? String(err)}`);
-  }
-}
-
-function requestOrigin(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
-}
 
 export default routes;
