@@ -111,11 +111,19 @@ export async function sendWebhook(
   if (call.secret !== null) {
     headers['x-webhook-signature'] = webhookSignature(call.secret, timestamp, call.body);
   }
+  // A timer of our own, not AbortSignal.timeout: inside AbortSignal.any that signal can be
+  // garbage-collected before it fires (nodejs/node#57736; seen in CI, where the call then
+  // ran into the dispatcher's much longer headers timeout instead).
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException('webhook timed out', 'TimeoutError')),
+    timeoutMs,
+  );
   try {
     const response = await request(call.url, {
       method: 'POST',
       dispatcher,
-      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), cancel]),
+      signal: AbortSignal.any([deadline.signal, cancel]),
       headers,
       body: call.body,
     });
@@ -130,6 +138,8 @@ export async function sendWebhook(
       e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.message ?? String(err));
     // A refused address stays refused: no point in retrying it.
     return outcome(null, reason, e.code === 'ERR_OUTBOUND_REFUSED');
+  } finally {
+    clearTimeout(timer);
   }
 }
 

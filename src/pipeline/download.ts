@@ -34,8 +34,27 @@ export async function downloadImage(
   limits: DownloadLimits,
   cancel?: AbortSignal,
 ): Promise<Buffer> {
-  const timeout = AbortSignal.timeout(limits.timeoutMs);
-  const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
+  // A timer of our own, not AbortSignal.timeout: inside AbortSignal.any that signal can be
+  // garbage-collected before it fires (nodejs/node#57736).
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException('download timed out', 'TimeoutError')),
+    limits.timeoutMs,
+  );
+  const signal = cancel ? AbortSignal.any([deadline.signal, cancel]) : deadline.signal;
+  try {
+    return await readImage(url, dispatcher, limits, signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readImage(
+  url: string,
+  dispatcher: Dispatcher,
+  limits: DownloadLimits,
+  signal: AbortSignal,
+): Promise<Buffer> {
   let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {
