@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { detectImageType } from '../pipeline/image-type.js';
 import { uploadFile, uploadUrl } from '../pipeline/upload-source.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
+import { pendingImage } from '../store/job-store.js';
 import { jobLog } from './job-log.js';
 
 /** What a direct upload may be: the formats libvips decodes here, by content. */
@@ -95,24 +96,14 @@ export class ImageUploads {
   ): Promise<void> {
     const { id } = received;
     const file = uploadFile(this.uploadsDir, id);
-    const image: ImageRecord = {
+    const image = pendingImage({
       requestId: id,
       seq: 1,
       url: uploadUrl(id),
       originalName: originalName?.slice(0, ORIGINAL_NAME_LENGTH) || null,
       outputName: 'image',
       refs: [],
-      status: 'PENDING',
-      owner: null,
-      leaseUntil: null,
-      outputFile: null,
-      thumbnails: {},
-      bytesIn: null,
-      bytesOut: null,
-      metadata: null,
-      processingMs: null,
-      error: null,
-    };
+    });
     try {
       await fs.rename(received.temporary, file);
       const now = new Date();

@@ -11,6 +11,7 @@ import type {
   ProductRecord,
   JobFilter,
 } from '../store/job-store.js';
+import { pendingImage } from '../store/job-store.js';
 import { jobLog } from './job-log.js';
 import { type CsvLimits, CsvTooLarge, type RowError, readProductCsv } from './csv-input.js';
 import { resultsFile, writeResultsCsv } from './results-csv.js';
@@ -97,24 +98,14 @@ export class JobService {
             imageSeqs: row.urls.map((url, index) => {
               let image = images.get(url);
               if (!image) {
-                image = {
+                image = pendingImage({
                   requestId: id,
                   seq: images.size + 1,
                   url,
                   originalName: null,
                   outputName: `${row.row}-${index + 1}`,
                   refs: [],
-                  status: 'PENDING',
-                  owner: null,
-                  leaseUntil: null,
-                  outputFile: null,
-                  thumbnails: {},
-                  bytesIn: null,
-                  bytesOut: null,
-                  metadata: null,
-                  error: null,
-                  processingMs: null,
-                };
+                });
                 images.set(url, image);
               }
               image.refs.push({ row: row.row, position: index + 1 });

@@ -77,6 +77,31 @@ export interface WebhookState {
   round: number;
 }
 
+/**
+ * The webhook of a job just accepted: nothing attempted, nothing due until it completes.
+ * Typed with its empty parts as such, so each store can keep it in its own date encoding.
+ */
+export function newWebhook(url: string): Omit<
+  WebhookState,
+  'nextAttemptAt' | 'leaseUntil' | 'log'
+> & {
+  nextAttemptAt: null;
+  leaseUntil: null;
+  log: [];
+} {
+  return {
+    url,
+    status: 'PENDING',
+    attempts: 0,
+    lastError: null,
+    nextAttemptAt: null,
+    log: [],
+    owner: null,
+    leaseUntil: null,
+    round: 1,
+  };
+}
+
 /** What an attempt changes in a webhook's state; the claim itself is always released. */
 export type WebhookProgress = Pick<
   WebhookState,
@@ -172,6 +197,25 @@ export interface ImageRecord {
    * thumbnails) and store, in ms; null until it is finished.
    */
   processingMs: number | null;
+}
+
+/** An image not yet fetched: everything a processing run fills in starts empty. */
+export function pendingImage(
+  image: Pick<ImageRecord, 'requestId' | 'seq' | 'url' | 'originalName' | 'outputName' | 'refs'>,
+): ImageRecord {
+  return {
+    ...image,
+    status: 'PENDING',
+    owner: null,
+    leaseUntil: null,
+    outputFile: null,
+    thumbnails: {},
+    bytesIn: null,
+    bytesOut: null,
+    metadata: null,
+    error: null,
+    processingMs: null,
+  };
 }
 
 export interface ImageOutcome {

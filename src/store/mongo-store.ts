@@ -20,7 +20,7 @@ import type {
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
-import { VISIBLE_JOB_STATUSES } from './job-store.js';
+import { newWebhook, VISIBLE_JOB_STATUSES } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 /**
@@ -351,19 +351,7 @@ export class MongoJobStore implements JobStore {
             base_url: accepted.baseUrl,
             options: accepted.options,
             columns: accepted.columns,
-            webhook: accepted.webhookUrl
-              ? {
-                  url: accepted.webhookUrl,
-                  status: 'PENDING',
-                  attempts: 0,
-                  lastError: null,
-                  nextAttemptAt: null,
-                  log: [],
-                  owner: null,
-                  leaseUntil: null,
-                  round: 1,
-                }
-              : null,
+            webhook: accepted.webhookUrl ? newWebhook(accepted.webhookUrl) : null,
             products_total: accepted.productsTotal,
             images_total: accepted.imagesTotal,
           },

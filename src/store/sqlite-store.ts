@@ -18,6 +18,7 @@ import type {
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
+import { newWebhook } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 const SCHEMA = `
@@ -370,17 +371,7 @@ export class SqliteJobStore implements JobStore {
 
   async acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void> {
     const webhook: WebhookJson | null = accepted.webhookUrl
-      ? {
-          url: accepted.webhookUrl,
-          status: 'PENDING',
-          attempts: 0,
-          lastError: null,
-          nextAttemptAt: null,
-          log: [],
-          owner: null,
-          leaseUntil: null,
-          round: 1,
-        }
+      ? newWebhook(accepted.webhookUrl)
       : null;
     this.sql(
       `UPDATE jobs SET status = 'PENDING', updated_at = ?, base_url = ?, options = ?, columns = ?,
