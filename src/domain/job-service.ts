@@ -5,6 +5,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type {
   ImageRecord,
+  ImageRefAddition,
   JobPage,
   JobRecord,
   JobStore,
@@ -71,6 +72,9 @@ export class JobService {
   /**
    * Records a CSV's rows under a new job that stays invisible until `accept`. A URL
    * repeated anywhere in the job becomes one image, fetched once and shared by its rows.
+   * Rows and their new images are written a batch at a time as the CSV streams in; only
+   * each distinct URL's number is held until the end, so a large upload's memory stays
+   * close to its URLs' text rather than growing with full records.
    */
   async receiveCsv(input: Readable): Promise<ReceivedCsv> {
     const id = randomUUID();
@@ -78,7 +82,7 @@ export class JobService {
     // errors listened to) from the first tick, or a body that fails meanwhile is missed.
     const begun = this.store.beginJob(id, new Date());
     begun.catch(() => {});
-    const images = new Map<string, ImageRecord>();
+    const seqByUrl = new Map<string, number>();
     let columns: string[] = [];
     try {
       const result = await readProductCsv(
@@ -88,6 +92,8 @@ export class JobService {
         async (rows, header) => {
           await begun;
           columns = header.columns;
+          const added = new Map<number, ImageRecord>();
+          const earlier: ImageRefAddition[] = [];
           const products: ProductRecord[] = rows.map((row) => ({
             requestId: id,
             row: row.row,
@@ -96,24 +102,34 @@ export class JobService {
             cells: row.cells,
             inputUrls: row.urls,
             imageSeqs: row.urls.map((url, index) => {
-              let image = images.get(url);
-              if (!image) {
-                image = pendingImage({
+              const ref = { row: row.row, position: index + 1 };
+              const seq = seqByUrl.get(url);
+              if (seq === undefined) {
+                const image = pendingImage({
                   requestId: id,
-                  seq: images.size + 1,
+                  seq: seqByUrl.size + 1,
                   url,
                   originalName: null,
                   outputName: `${row.row}-${index + 1}`,
-                  refs: [],
+                  refs: [ref],
                 });
-                images.set(url, image);
+                seqByUrl.set(url, image.seq);
+                added.set(image.seq, image);
+                return image.seq;
               }
-              image.refs.push({ row: row.row, position: index + 1 });
-              return image.seq;
+              const inThisBatch = added.get(seq);
+              if (inThisBatch) inThisBatch.refs.push(ref);
+              else earlier.push({ seq, ref });
+              return seq;
             }),
             imagesPending: row.urls.length,
           }));
           await this.store.addProducts(id, products);
+          await this.store.addImages(id, [...added.values()]);
+          if (earlier.length > 0) await this.store.addImageRefs(id, earlier);
+          // The embedded store writes synchronously; yielding after each batch keeps a
+          // 100,000-row upload from holding the event loop (and /status) for long.
+          await setImmediate();
         },
       );
       await begun;
@@ -125,14 +141,7 @@ export class JobService {
           result.errors,
         );
       }
-      const all = [...images.values()];
-      for (let i = 0; i < all.length; i += BATCH) {
-        await this.store.addImages(id, all.slice(i, i + BATCH));
-        // The embedded store writes synchronously; yielding between batches keeps a
-        // 100,000-image upload from holding the event loop (and /status) for most of a second.
-        await setImmediate();
-      }
-      return { id, columns, products: result.rows, images: images.size };
+      return { id, columns, products: result.rows, images: seqByUrl.size };
     } catch (err) {
       await this.store.deleteJob(id);
       if (err instanceof CsvTooLarge) throw new CsvRejected(413, err.message, []);

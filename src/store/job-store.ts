@@ -199,6 +199,12 @@ export interface ImageRecord {
   processingMs: number | null;
 }
 
+/** One more use of an already recorded image. */
+export interface ImageRefAddition {
+  seq: number;
+  ref: ImageRef;
+}
+
 /** An image not yet fetched: everything a processing run fills in starts empty. */
 export function pendingImage(
   image: Pick<ImageRecord, 'requestId' | 'seq' | 'url' | 'originalName' | 'outputName' | 'refs'>,
@@ -285,8 +291,13 @@ export interface JobStore {
   beginJob(id: string, now: Date, kind?: JobKind): Promise<void>;
   /** Records one batch of a RECEIVING job's products. */
   addProducts(requestId: string, products: ProductRecord[]): Promise<void>;
-  /** Records one batch of a RECEIVING job's distinct images, once all its rows are known. */
+  /** Records one batch of a RECEIVING job's distinct images. */
   addImages(requestId: string, images: ImageRecord[]): Promise<void>;
+  /**
+   * Appends uses to images of a RECEIVING job recorded by an earlier batch (a URL seen
+   * again further down the CSV), in the order given.
+   */
+  addImageRefs(requestId: string, refs: ImageRefAddition[]): Promise<void>;
   /** RECEIVING → PENDING: from here on the job is visible and will be processed. */
   acceptJob(id: string, accepted: AcceptedJob, now: Date): Promise<void>;
   /** Removes a job and everything recorded for it. */

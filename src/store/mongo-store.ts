@@ -7,6 +7,7 @@ import type {
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  ImageRefAddition,
   JobFilter,
   JobKind,
   JobPage,
@@ -325,6 +326,30 @@ export class MongoJobStore implements JobStore {
             metadata: null,
             error: null,
             processing_ms: null,
+          })),
+          { ordered: false },
+        ),
+      );
+    }
+    await this.touch(requestId);
+  }
+
+  async addImageRefs(requestId: string, refs: ImageRefAddition[]): Promise<void> {
+    // One update per image, its new refs in order, rather than one per use.
+    const bySeq = new Map<number, ImageRef[]>();
+    for (const { seq, ref } of refs) {
+      const added = bySeq.get(seq);
+      if (added) added.push(ref);
+      else bySeq.set(seq, [ref]);
+    }
+    if (bySeq.size > 0) {
+      await this.write(() =>
+        this.images.bulkWrite(
+          [...bySeq].map(([seq, added]) => ({
+            updateOne: {
+              filter: { request_id: requestId, seq },
+              update: { $push: { refs: { $each: added } } },
+            },
           })),
           { ordered: false },
         ),

@@ -6,6 +6,7 @@ import type {
   ImageOutcome,
   ImageRecord,
   ImageRef,
+  ImageRefAddition,
   JobFilter,
   JobKind,
   JobPage,
@@ -360,6 +361,16 @@ export class SqliteJobStore implements JobStore {
           i.status,
         );
       }
+      this.touch(requestId);
+    })();
+  }
+
+  async addImageRefs(requestId: string, refs: ImageRefAddition[]): Promise<void> {
+    const append = this.sql(
+      `UPDATE images SET refs = json_insert(refs, '$[#]', json(?)) WHERE request_id = ? AND seq = ?`,
+    );
+    this.db.transaction(() => {
+      for (const { seq, ref } of refs) append.run(JSON.stringify(ref), requestId, seq);
       this.touch(requestId);
     })();
   }

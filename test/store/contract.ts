@@ -506,6 +506,34 @@ export function runStoreContract(t: Test, name: string, makeStore: MakeStore): v
       t.strictSame(await store.findImages('no-such-job', [1]), []);
     });
 
+    t.test('addImageRefs appends later uses to recorded images, in order', async (t) => {
+      const store = await open(t);
+      const u1 = 'https://img.test/1.jpg';
+      const u2 = 'https://img.test/2.jpg';
+      // The way a CSV streams in: rows 1–2 and their images first; rows 3–4 only reuse them.
+      const seeded = build('job-a', [[u1], [u2, u1], [u2], [u1, u1]]);
+      const early = build('job-a', [[u1], [u2, u1]]);
+      await store.beginJob('job-a', T0);
+      await store.addProducts('job-a', seeded.products.slice(0, 2));
+      await store.addImages('job-a', early.images);
+      await store.addProducts('job-a', seeded.products.slice(2));
+      await store.addImageRefs('job-a', [
+        { seq: 2, ref: { row: 3, position: 1 } },
+        { seq: 1, ref: { row: 4, position: 1 } },
+        { seq: 1, ref: { row: 4, position: 2 } },
+      ]);
+      await store.addImageRefs('job-a', []);
+      t.strictSame(await store.listImages('job-a'), seeded.images, 'as if recorded at once');
+
+      await store.acceptJob('job-a', acceptance(seeded), at(0));
+      await store.claimImages('w1', at(0), at(30), 10);
+      await store.finishImage('job-a', 1, 'w1', processed(1), at(1));
+      const pending = (await store.listProducts('job-a', 0, 100)).map((p) => p.imagesPending);
+      t.strictSame(pending, [0, 1, 1, 0], 'every added use of image 1 was counted');
+      const job = await store.finishImage('job-a', 2, 'w1', processed(2), at(2));
+      t.equal(job?.productsDone, 4);
+    });
+
     t.test('a job keeps its kind; listJobs pages one kind, newest first', async (t) => {
       const store = await open(t);
       await seed(store, 'csv-old', distinct('csv-old', 1), { createdAt: at(0) });
