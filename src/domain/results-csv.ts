@@ -26,15 +26,17 @@ export async function writeResultsCsv(
   job: JobRecord,
   resultsDir: string,
 ): Promise<string> {
-  const images = new Map<number, ImageRecord>();
-  for (const image of await store.listImages(job.id)) images.set(image.seq, image);
-
   async function* rows(): AsyncGenerator<string[]> {
     const sizes = job.options.thumbnails.map((spec) => spec.name);
     yield [...job.columns, OUTPUT_URLS_COLUMN, ...sizes.map(thumbnailColumn), ERRORS_COLUMN];
     const url = (file: string | null | undefined) => (file ? imageUrl(job.baseUrl, file) : '');
     for (let offset = 0; ; offset += PAGE) {
       const products = await store.listProducts(job.id, offset, PAGE);
+      // Only the images of this page, so a large job's results are written in the memory
+      // of one page rather than of all its images.
+      const seqs = [...new Set(products.flatMap((product) => product.imageSeqs))];
+      const images = new Map<number, ImageRecord>();
+      for (const image of await store.findImages(job.id, seqs)) images.set(image.seq, image);
       for (const product of products) {
         const outputs: string[] = [];
         const thumbnails = sizes.map((): string[] => []);
