@@ -133,9 +133,16 @@ export class ImagePipeline {
     const relative = `${image.requestId}/${name}`;
     const target = path.join(this.settings.imagesDir, relative);
     try {
-      await fs.mkdir(path.dirname(target), { recursive: true });
       const temporary = `${target}.${randomUUID()}.tmp`;
-      await fs.writeFile(temporary, bytes);
+      try {
+        await fs.writeFile(temporary, bytes);
+      } catch (err) {
+        // The job's directory is made by its first image rather than checked for by every
+        // one: a threadpool round trip fewer per image.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        await fs.writeFile(temporary, bytes);
+      }
       await fs.rename(temporary, target);
     } catch (err) {
       throw new ImageError('storage', describeError(err));

@@ -60,6 +60,12 @@ interface ProductDoc {
   input_urls: string[];
   image_seqs: number[];
   images_pending: number;
+  /**
+   * Set once, by the first finishImage to see images_pending at 0, so that a product is
+   * counted done exactly once however many finishes race; cleared when retry-failed
+   * re-opens it. Absent on products written before it existed, which reads as not done.
+   */
+  done?: boolean;
 }
 
 interface ImageDoc {
@@ -602,16 +608,40 @@ export class MongoJobStore implements JobStore {
       ),
     );
     if (!image) return null;
+    // A few writes whatever the number of rows sharing the image (one per row was 2,500
+    // sequential round trips for a URL repeated in 2,500 rows): one decrement per distinct
+    // number of uses in a row (nearly always just 1), then each product now at zero flagged
+    // done by whichever finish gets there first.
+    const uses = new Map<number, number>();
+    for (const ref of image.refs) uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+    const rowsByCount = new Map<number, number[]>();
+    for (const [row, count] of uses) {
+      const rows = rowsByCount.get(count);
+      if (rows) rows.push(row);
+      else rowsByCount.set(count, [row]);
+    }
     let productsDone = 0;
-    for (const ref of image.refs) {
-      const product = await this.write(() =>
-        this.products.findOneAndUpdate(
-          { request_id: requestId, row: ref.row },
-          { $inc: { images_pending: -1 } },
-          { returnDocument: 'after' },
+    if (uses.size > 0) {
+      for (const [count, rows] of rowsByCount) {
+        await this.write(() =>
+          this.products.updateMany(
+            { request_id: requestId, row: { $in: rows } },
+            { $inc: { images_pending: -count } },
+          ),
+        );
+      }
+      const flagged = await this.write(() =>
+        this.products.updateMany(
+          {
+            request_id: requestId,
+            row: { $in: [...uses.keys()] },
+            images_pending: 0,
+            done: { $ne: true },
+          },
+          { $set: { done: true } },
         ),
       );
-      if (product?.images_pending === 0) productsDone++;
+      productsDone = flagged.modifiedCount;
     }
     const processed = outcome.status === 'PROCESSED' ? 1 : 0;
     const job = await this.write(() =>
@@ -682,12 +712,14 @@ export class MongoJobStore implements JobStore {
     const fixes: Array<{ row: number; pending: number }> = [];
     const products = this.products.find(
       { request_id: id },
-      { projection: { row: 1, image_seqs: 1, images_pending: 1 } },
+      { projection: { row: 1, image_seqs: 1, images_pending: 1, done: 1 } },
     );
     for await (const product of products) {
       const pending = product.image_seqs.filter((s) => !final.get(s)).length;
       if (pending === 0) productsDone++;
-      if (pending !== product.images_pending) fixes.push({ row: product.row, pending });
+      if (pending !== product.images_pending || (pending === 0) !== (product.done === true)) {
+        fixes.push({ row: product.row, pending });
+      }
     }
     if (fixes.length > 0) {
       await this.write(() =>
@@ -695,7 +727,7 @@ export class MongoJobStore implements JobStore {
           fixes.map((f) => ({
             updateOne: {
               filter: { request_id: id, row: f.row },
-              update: { $set: { images_pending: f.pending } },
+              update: { $set: { images_pending: f.pending, done: f.pending === 0 } },
             },
           })),
           { ordered: false },
@@ -765,7 +797,7 @@ export class MongoJobStore implements JobStore {
         [...uses].map(([row, count]) => ({
           updateOne: {
             filter: { request_id: id, row },
-            update: { $inc: { images_pending: count } },
+            update: { $inc: { images_pending: count }, $set: { done: false } },
           },
         })),
         { ordered: false },

@@ -296,44 +296,59 @@ t.test('a URL repeated in a job is downloaded once and shared', async (t) => {
   t.same(dims(await decode(shared ?? '')), [800, 600]);
 });
 
-t.test('a URL repeated thousands of rows apart is still one image', async (t) => {
-  // Rows are recorded a thousand at a time as the CSV streams in: these repeats land in
-  // later batches than the image they share, some in the batch after, some further on.
-  origin.add('/far/a.jpg', { body: origin.fixtures['/img/photo2.jpg'], contentType: 'image/jpeg' });
-  origin.add('/far/b.jpg', { body: origin.fixtures['/img/photo3.jpg'], contentType: 'image/jpeg' });
-  const a = `${origin.url}/far/a.jpg`;
-  const b = `${origin.url}/far/b.jpg`;
-  const rowCount = 2500;
-  const big = await startService({ MAX_ROWS: String(rowCount) });
-  t.teardown(() => big.close());
-  const urlsOf = (row: number): string[] =>
-    row === 1 || row === rowCount ? [a] : row % 2 === 0 ? [b] : [b, a];
-  const lines = [HEADER];
-  for (let row = 1; row <= rowCount; row++)
-    lines.push(`${row},p${row},"${urlsOf(row).join(', ')}"`);
-  const job = await submit(big.url, `${lines.join('\n')}\n`);
-  t.equal(job.images, 2, 'two distinct URLs across 2,500 rows');
-  const status = await waitForStatus(big.url, job.request_id);
-  t.match(status.progress, {
-    images_total: 2,
-    images_processed: 2,
-    products_total: rowCount,
-    products_done: rowCount,
-  });
-  t.equal(origin.hits('/far/a.jpg'), 1, 'fetched once');
-  t.equal(origin.hits('/far/b.jpg'), 1, 'fetched once');
+t.test(
+  'a URL repeated thousands of rows apart is still one image',
+  {
+    // Every product row is written once per image finishing in it, and the FerretDB test
+    // server takes ~20 ms a document (2,500 rows: a minute per image); the store part of
+    // this, addImageRefs, is in the contract suite that runs on it.
+    skip: process.env.MONGODB_URI ? 'too many product writes for the FerretDB test server' : false,
+  },
+  async (t) => {
+    // Rows are recorded a thousand at a time as the CSV streams in: these repeats land in
+    // later batches than the image they share, some in the batch after, some further on.
+    origin.add('/far/a.jpg', {
+      body: origin.fixtures['/img/photo2.jpg'],
+      contentType: 'image/jpeg',
+    });
+    origin.add('/far/b.jpg', {
+      body: origin.fixtures['/img/photo3.jpg'],
+      contentType: 'image/jpeg',
+    });
+    const a = `${origin.url}/far/a.jpg`;
+    const b = `${origin.url}/far/b.jpg`;
+    const rowCount = 2500;
+    const big = await startService({ MAX_ROWS: String(rowCount) });
+    t.teardown(() => big.close());
+    const urlsOf = (row: number): string[] =>
+      row === 1 || row === rowCount ? [a] : row % 2 === 0 ? [b] : [b, a];
+    const lines = [HEADER];
+    for (let row = 1; row <= rowCount; row++)
+      lines.push(`${row},p${row},"${urlsOf(row).join(', ')}"`);
+    const job = await submit(big.url, `${lines.join('\n')}\n`);
+    t.equal(job.images, 2, 'two distinct URLs across 2,500 rows');
+    const status = await waitForStatus(big.url, job.request_id);
+    t.match(status.progress, {
+      images_total: 2,
+      images_processed: 2,
+      products_total: rowCount,
+      products_done: rowCount,
+    });
+    t.equal(origin.hits('/far/a.jpg'), 1, 'fetched once');
+    t.equal(origin.hits('/far/b.jpg'), 1, 'fetched once');
 
-  const { rows } = await downloadCsv(big.url, job.request_id);
-  const outputs = rows.slice(1).map((row) => splitOutputs(row[3] ?? ''));
-  const [outA] = outputs[0] ?? [];
-  const [outB] = outputs[1] ?? [];
-  t.ok(outA && outB && outA !== outB, 'each URL has its own output');
-  const expected = Array.from({ length: rowCount }, (_, i) =>
-    urlsOf(i + 1).map((u) => (u === a ? outA : outB)),
-  );
-  t.same(outputs, expected, 'every row, early or late, points at the shared outputs');
-  t.same(dims(await decode(outB ?? '')), [800, 600]);
-});
+    const { rows } = await downloadCsv(big.url, job.request_id);
+    const outputs = rows.slice(1).map((row) => splitOutputs(row[3] ?? ''));
+    const [outA] = outputs[0] ?? [];
+    const [outB] = outputs[1] ?? [];
+    t.ok(outA && outB && outA !== outB, 'each URL has its own output');
+    const expected = Array.from({ length: rowCount }, (_, i) =>
+      urlsOf(i + 1).map((u) => (u === a ? outA : outB)),
+    );
+    t.same(outputs, expected, 'every row, early or late, points at the shared outputs');
+    t.same(dims(await decode(outB ?? '')), [800, 600]);
+  },
+);
 
 t.test('failing images are recorded while their siblings succeed', async (t) => {
   const failing = await startService({
