@@ -30,7 +30,14 @@ import {
   UnsupportedImage,
   UploadGone,
 } from '../../schemas/images.js';
-import { MalformedUpload, nextPart, requestOrigin } from '../form.js';
+import {
+  type Form,
+  MalformedUpload,
+  NOT_MULTIPART,
+  noFile,
+  readForm,
+  requestOrigin,
+} from '../form.js';
 import { metadataView, thumbnailUrls } from '../status/view.js';
 
 const Thumbnail = Type.Unsafe<ReadStream>({ type: 'string', format: 'binary' });
@@ -115,51 +122,26 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { uploads, config } = app.services;
-      if (!request.isMultipart()) {
-        return reply.code(400).send({
-          error: NO_FILE,
-          details: [{ row: null, column: 'file', message: 'request is not multipart/form-data' }],
-        });
-      }
-      const fields: Record<string, string> = {};
-      let received: ReceivedImage | null = null;
-      let originalName: string | null = null;
-      let truncated = false;
-      const parts = request.parts({ limits: { fileSize: config.maxImageBytes } });
+      if (!request.isMultipart()) return noFile(reply, NO_FILE, NOT_MULTIPART);
+      let form: Form<ReceivedImage>;
       try {
         // The file is saved as it streams; nothing is recorded until every field is read.
-        for (;;) {
-          const next = await nextPart(parts, 'image per upload');
-          if (next.done) break;
-          const part = next.value;
-          if (part.type === 'field') {
-            fields[part.fieldname] = String(part.value);
-            continue;
-          }
-          received = await uploads.receive(part.file);
-          originalName = part.filename;
-          // At the size limit the parser ends the file early and marks it truncated.
-          truncated = part.file.truncated;
-          if (truncated) break;
-        }
+        form = await readForm(request, reply, {
+          file: 'image per upload',
+          limits: { fileSize: config.maxImageBytes },
+          onFile: (part) => uploads.receive(part.file),
+          discard: (received) => uploads.discard(received),
+        });
       } catch (err) {
-        if (received) await uploads.discard(received);
-        // The rest of the body is never read; a kept-alive connection would wait for it.
-        reply.header('connection', 'close');
         if (err instanceof MalformedUpload) {
           return reply.code(400).send({ error: err.message, details: [] });
         }
         throw err;
       }
-      if (received === null) {
-        return reply.code(400).send({
-          error: NO_FILE,
-          details: [{ row: null, column: 'file', message: 'missing' }],
-        });
-      }
-      if (truncated) {
+      const received = form.file;
+      if (received === null) return noFile(reply, NO_FILE, 'missing');
+      if (form.truncated) {
         await uploads.discard(received);
-        reply.header('connection', 'close');
         const error = `Image is larger than ${config.maxImageBytes} bytes (MAX_IMAGE_BYTES)`;
         return reply.code(413).send({ error });
       }
@@ -172,13 +154,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         await uploads.discard(received);
         return reply.code(415).send({ error: unsupported(received.type) });
       }
-      const parsed = parseImageUploadOptions(fields);
+      const parsed = parseImageUploadOptions(form.fields);
       if ('errors' in parsed) {
         await uploads.discard(received);
         return reply.code(400).send({ error: 'Invalid upload options', details: parsed.errors });
       }
       const baseUrl = config.publicBaseUrl ?? requestOrigin(request);
-      await uploads.accept(received, originalName, parsed.options, baseUrl);
+      await uploads.accept(received, form.filename, parsed.options, baseUrl);
       // From here on, this request's lines are about the new job.
       request.log = reply.log = request.log.child({ [JOB_LOG_FIELD]: received.id });
       const found = request.query.wait

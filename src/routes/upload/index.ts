@@ -5,7 +5,14 @@ import { parseUploadOptions } from '../../domain/upload-options.js';
 import { downloadUrl, statusUrl } from '../../domain/urls.js';
 import { errorResponse, Overloaded, RejectedUpload } from '../../schemas/common.js';
 import { UploadAccepted, UploadForm } from '../../schemas/jobs.js';
-import { MalformedUpload, nextPart, requestOrigin } from '../form.js';
+import {
+  type Form,
+  MalformedUpload,
+  NOT_MULTIPART,
+  noFile,
+  readForm,
+  requestOrigin,
+} from '../form.js';
 
 const CsvTooLarge = errorResponse(
   'The CSV is over MAX_CSV_BYTES or has more than MAX_ROWS rows; no job was created',
@@ -35,46 +42,33 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { jobs, config } = app.services;
-      if (!request.isMultipart()) {
-        return reply.code(400).send({
-          error: NO_FILE,
-          details: [{ row: null, column: 'file', message: 'request is not multipart/form-data' }],
-        });
-      }
-      const fields: Record<string, string> = {};
-      let received: ReceivedCsv | null = null;
-      const parts = request.parts();
+      if (!request.isMultipart()) return noFile(reply, NO_FILE, NOT_MULTIPART);
+      const tooLarge = () =>
+        new CsvRejected(413, `CSV is larger than ${config.maxCsvBytes} bytes (MAX_CSV_BYTES)`, []);
+      let form: Form<ReceivedCsv>;
       try {
         // Fields may come before or after the file; the CSV is recorded as it streams and
         // the job only becomes visible once every field has been read and checked.
-        for (;;) {
-          const next = await nextPart(parts, 'CSV file per upload');
-          if (next.done) break;
-          const part = next.value;
-          if (part.type === 'field') {
-            fields[part.fieldname] = String(part.value);
-            continue;
-          }
+        form = await readForm(request, reply, {
+          file: 'CSV file per upload',
           // At the size limit the multipart parser ends the file early and marks it
           // truncated; whatever the reader made of the cut-off rest, the answer is 413.
-          try {
-            received = await jobs.receiveCsv(part.file);
-            // From here on, this request's lines (its 'request completed' included) are
-            // about the new job.
-            request.log = reply.log = request.log.child({ [JOB_LOG_FIELD]: received.id });
-          } catch (err) {
-            if (!part.file.truncated) throw err;
-          }
-          if (part.file.truncated) {
-            const limit = `CSV is larger than ${config.maxCsvBytes} bytes (MAX_CSV_BYTES)`;
-            throw new CsvRejected(413, limit, []);
-          }
-        }
+          onFile: async (part) => {
+            let received: ReceivedCsv;
+            try {
+              received = await jobs.receiveCsv(part.file);
+            } catch (err) {
+              throw part.file.truncated ? tooLarge() : err;
+            }
+            if (part.file.truncated) {
+              await jobs.discard(received.id);
+              throw tooLarge();
+            }
+            return received;
+          },
+          discard: (received) => jobs.discard(received.id),
+        });
       } catch (err) {
-        if (received) await jobs.discard(received.id);
-        // The rest of the body is never read. Without this the connection stays open
-        // for keep-alive with that body unread, and a shutdown waits for it (~70 s).
-        reply.header('connection', 'close');
         if (err instanceof CsvRejected) {
           if (err.statusCode === 413) return reply.code(413).send({ error: err.message });
           return reply.code(400).send({ error: err.message, details: err.details });
@@ -84,13 +78,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         }
         throw err;
       }
-      if (received === null) {
-        return reply.code(400).send({
-          error: NO_FILE,
-          details: [{ row: null, column: 'file', message: 'missing' }],
-        });
-      }
-      const parsed = parseUploadOptions(fields);
+      const received = form.file;
+      if (received === null) return noFile(reply, NO_FILE, 'missing');
+      // From here on, this request's lines (its 'request completed' included) are about
+      // the new job.
+      request.log = reply.log = request.log.child({ [JOB_LOG_FIELD]: received.id });
+      const parsed = parseUploadOptions(form.fields);
       if ('errors' in parsed) {
         await jobs.discard(received.id);
         return reply.code(400).send({ error: 'Invalid upload options', details: parsed.errors });
