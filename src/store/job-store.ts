@@ -205,6 +205,13 @@ export interface ImageRefAddition {
   ref: ImageRef;
 }
 
+/** How many times each product row uses the images whose refs are given, by row. */
+export function usesByRow(refs: Iterable<ImageRef>): Map<number, number> {
+  const uses = new Map<number, number>();
+  for (const ref of refs) uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+  return uses;
+}
+
 /**
  * An image not yet fetched: everything a processing run fills in starts empty. Spelled
  * out field by field: V8 built `{ ...image, status, … }` some 25 times slower (about 20 µs

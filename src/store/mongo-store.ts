@@ -21,7 +21,7 @@ import type {
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
-import { newWebhook, VISIBLE_JOB_STATUSES } from './job-store.js';
+import { newWebhook, usesByRow, VISIBLE_JOB_STATUSES } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 /**
@@ -612,8 +612,7 @@ export class MongoJobStore implements JobStore {
     // sequential round trips for a URL repeated in 2,500 rows): one decrement per distinct
     // number of uses in a row (nearly always just 1), then each product now at zero flagged
     // done by whichever finish gets there first.
-    const uses = new Map<number, number>();
-    for (const ref of image.refs) uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
+    const uses = usesByRow(image.refs);
     const rowsByCount = new Map<number, number[]>();
     for (const [row, count] of uses) {
       const rows = rowsByCount.get(count);
@@ -758,10 +757,7 @@ export class MongoJobStore implements JobStore {
       .find({ request_id: id, status: 'FAILED' }, { projection: { refs: 1 } })
       .toArray();
     if (failed.length === 0) return null;
-    const uses = new Map<number, number>();
-    for (const image of failed) {
-      for (const ref of image.refs) uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
-    }
+    const uses = usesByRow(failed.flatMap((image) => image.refs));
     const webhook: WebhookDoc | null = job.webhook && {
       url: job.webhook.url,
       status: 'PENDING',

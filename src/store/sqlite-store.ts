@@ -19,7 +19,7 @@ import type {
   WebhookProgress,
   WebhookState,
 } from './job-store.js';
-import { newWebhook } from './job-store.js';
+import { newWebhook, usesByRow } from './job-store.js';
 import { claimRoundRobin } from './round-robin.js';
 
 const SCHEMA = `
@@ -686,12 +686,7 @@ export class SqliteJobStore implements JobStore {
          WHERE request_id = ? AND status = 'FAILED'`,
       ).all(id) as Array<{ refs: string }>;
       if (failed.length === 0) return null;
-      const uses = new Map<number, number>();
-      for (const image of failed) {
-        for (const ref of JSON.parse(image.refs) as ImageRef[]) {
-          uses.set(ref.row, (uses.get(ref.row) ?? 0) + 1);
-        }
-      }
+      const uses = usesByRow(failed.flatMap((image) => JSON.parse(image.refs) as ImageRef[]));
       const reopen = this.sql(
         `UPDATE products SET images_pending = images_pending + ?
          WHERE request_id = ? AND row = ? RETURNING images_pending`,
