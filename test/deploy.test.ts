@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse as parseYaml } from 'yaml';
+import { startTunables } from './helpers/service-process.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (file: string): string => fs.readFileSync(path.join(root, file), 'utf8');
@@ -115,10 +116,13 @@ t.test(
     const last = (keyword: string) => runtime.filter((i) => i.keyword === keyword).at(-1)?.args;
     const user = last('USER') ?? 'root';
     t.notOk(/^(root|0)(:|$)/.test(user), `USER ${user} is not root`);
-    t.strictSame(words(last('CMD') ?? '[]'), pkg.scripts.start?.split(' '), 'CMD is npm start');
+    const [tunables, ...command] = pkg.scripts.start?.split(' ') ?? [];
+    t.match(tunables, /^GLIBC_TUNABLES=/, 'npm start sets the malloc settings first');
+    t.strictSame(words(last('CMD') ?? '[]'), command, 'CMD is npm start');
     t.match(last('HEALTHCHECK'), /CMD .*\/health/, 'HEALTHCHECK probes /health');
 
     const runtimeEnv = env(runtime);
+    t.equal(runtimeEnv.GLIBC_TUNABLES, startTunables(), 'with the malloc settings npm start sets');
     t.equal(runtimeEnv.HOST, '0.0.0.0', 'listens beyond the container');
     t.equal(last('EXPOSE'), runtimeEnv.PORT);
     t.strictSame(

@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { freePort, spawnService } from './helpers/service-process.js';
+import { freePort, spawnService, startTunables } from './helpers/service-process.js';
 
 /**
  * libuv starts all its threadpool threads at once, on first use, so the size the built
@@ -42,5 +43,33 @@ t.test(
     }
     const [explicit = 0, derived = 0] = counts;
     t.equal(derived - explicit, 12, 'CONCURRENCY 12 → 16 threads instead of the 4 asked for');
+  },
+);
+
+t.test(
+  'npm start gives node its malloc settings unless GLIBC_TUNABLES is set already',
+  async (t) => {
+    const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as {
+      scripts: { start: string };
+    };
+    // npm runs a script with sh -c; a stand-in for node on the PATH reports what it was given.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ibs-start-'));
+    t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(bin, 'node'), '#!/bin/sh\nprintf "%s|%s" "$GLIBC_TUNABLES" "$*"\n', {
+      mode: 0o755,
+    });
+    const run = (tunables?: string): string => {
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
+      delete env.GLIBC_TUNABLES;
+      if (tunables !== undefined) env.GLIBC_TUNABLES = tunables;
+      return execFileSync('sh', ['-c', pkg.scripts.start], { env, encoding: 'utf8' });
+    };
+    t.equal(run(), `${startTunables()}|dist/main.cjs`, 'unset: the settings npm start names');
+    t.match(
+      startTunables(),
+      /^glibc\.malloc\.mmap_threshold=\d+:glibc\.malloc\.trim_threshold=\d+$/,
+    );
+    t.equal(run('glibc.malloc.arena_max=2'), 'glibc.malloc.arena_max=2|dist/main.cjs', 'set: kept');
+    t.equal(run(''), '|dist/main.cjs', 'set to nothing: no settings');
   },
 );

@@ -1,9 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The malloc settings `npm start` gives the service unless GLIBC_TUNABLES is set already. */
+export function startTunables(): string {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const match = /^GLIBC_TUNABLES=\$\{GLIBC_TUNABLES-([^}]*)\} /.exec(pkg.scripts.start);
+  if (!match?.[1]) throw new Error('npm start does not set GLIBC_TUNABLES');
+  return match[1];
+}
 
 /** A port nothing listens on right now, for a child process that must be told its port. */
 export async function freePort(): Promise<number> {
@@ -35,7 +46,7 @@ export async function spawnService(
   // Under tap every spawned node gets tap's loader preloaded (it re-adds it to NODE_OPTIONS
   // even when the env clears it), and that loader starts libuv's threadpool before the
   // entry can size it. The built entry is started through a shell that puts back the
-  // NODE_OPTIONS asked for (none by default), as npm start would run it.
+  // NODE_OPTIONS asked for (none by default), with npm start's malloc settings.
   const [command, args] =
     opts.entry === 'dist'
       ? [
@@ -51,7 +62,12 @@ export async function spawnService(
       : [process.execPath, ['--import', 'tsx', path.join(root, 'src/server.ts')]];
   const child = spawn(command, args, {
     cwd: root,
-    env: { ...process.env, ...env, SERVICE_NODE_OPTIONS: env.NODE_OPTIONS ?? '' },
+    env: {
+      ...(opts.entry === 'dist' ? { GLIBC_TUNABLES: startTunables() } : {}),
+      ...process.env,
+      ...env,
+      SERVICE_NODE_OPTIONS: env.NODE_OPTIONS ?? '',
+    },
     stdio: opts.showOutput ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
