@@ -818,6 +818,13 @@ const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 const envOr = (name: string, fallback: string): string =>
   process.env[name] ? `${process.env[name]}` : `${fallback} (default)`;
 
+/** What the service's malloc was given: npm start's settings unless the environment has its own. */
+function tunablesLine(): string {
+  const given = process.env.GLIBC_TUNABLES;
+  if (given === undefined) return 'as npm start (default)';
+  return given === '' ? 'none' : given;
+}
+
 function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const ram = (os.totalmem() / 2 ** 30).toFixed(1);
@@ -877,7 +884,7 @@ function table(report: StoreReport, origin: OriginProcess): string {
     '',
     `== image-batch-service benchmark · store: ${report.store} · ${quick ? 'QUICK mode (small sizes)' : 'full mode'} ==`,
     `machine   ${machineLine()}`,
-    `service   CONCURRENCY=${envOr('CONCURRENCY', '8')}, PER_HOST_CONCURRENCY=${envOr('PER_HOST_CONCURRENCY', 'as CONCURRENCY')}, UV_THREADPOOL_SIZE=${envOr('UV_THREADPOOL_SIZE', 'CONCURRENCY + 4')}, sharp.concurrency()=${sharp.concurrency()} (in the bench process)`,
+    `service   CONCURRENCY=${envOr('CONCURRENCY', '8')}, PER_HOST_CONCURRENCY=${envOr('PER_HOST_CONCURRENCY', 'as CONCURRENCY')}, UV_THREADPOOL_SIZE=${envOr('UV_THREADPOOL_SIZE', 'CONCURRENCY + 4')}, GLIBC_TUNABLES ${tunablesLine()}, sharp.concurrency()=${sharp.concurrency()} (in the bench process)`,
     `images    ${jpegs.length} JPEG ${jpegs[0]?.width ?? '?'}×${jpegs[0]?.height ?? '?'} (~${fmt(avg(jpegs), 0)} kB) + ${pngs.length} PNG RGBA ${pngs[0]?.width ?? '?'}×${pngs[0]?.height ?? '?'} (~${fmt(avg(pngs), 0)} kB), re-encoded to JPEG q${TRANSFORM.quality}`,
     '',
     row('metric', 'value', 'target'),
