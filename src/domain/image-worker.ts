@@ -42,8 +42,6 @@ export class ImageWorker {
   private readonly started = new Set<string>();
   private readonly jobRuns = new Map<string, JobRuns>();
   private inFlight = 0;
-  /** Aborted when a stop runs out of time: in-flight downloads end, outcomes are dropped. */
-  private readonly shutdown = new AbortController();
   private running = false;
   private loopDone: Promise<void> = Promise.resolve();
   private readonly alarm = new Alarm();
@@ -120,7 +118,10 @@ export class ImageWorker {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     const drained = await this.settled(deadlineMs);
     if (!drained) {
-      this.shutdown.abort();
+      // Out of time: every job's switch is thrown, as if it were being deleted, so that
+      // downloads in flight end and no outcome is recorded. (One switch per job rather than
+      // a shutdown signal combined into every image's: see pipeline/deadline.ts.)
+      for (const job of this.jobRuns.values()) job.cancel.abort();
       // A download ends as soon as it is aborted; an encode already under way cannot be
       // interrupted, but is short.
       await this.settled(5000);
@@ -243,12 +244,8 @@ export class ImageWorker {
     const options = await this.jobOptions(image.requestId, cancelled);
     if (options === null) return;
     const started = performance.now();
-    const result = await this.pipeline.process(
-      image,
-      options,
-      AbortSignal.any([this.shutdown.signal, cancelled]),
-    );
-    if (this.shutdown.signal.aborted || cancelled.aborted) return;
+    const result = await this.pipeline.process(image, options, cancelled);
+    if (cancelled.aborted) return;
     const outcome = { ...result, processingMs: Math.round(performance.now() - started) };
     const job = await this.store.finishImage(
       image.requestId,

@@ -6,6 +6,7 @@ import type {
   WebhookProgress,
   WebhookState,
 } from '../store/job-store.js';
+import { withDeadline } from '../pipeline/deadline.js';
 import { downloadUrl } from './urls.js';
 
 export interface WebhookPayload {
@@ -111,26 +112,21 @@ export async function sendWebhook(
   if (call.secret !== null) {
     headers['x-webhook-signature'] = webhookSignature(call.secret, timestamp, call.body);
   }
-  // A timer of our own, not AbortSignal.timeout: inside AbortSignal.any that signal can be
-  // garbage-collected before it fires (nodejs/node#57736; seen in CI, where the call then
-  // ran into the dispatcher's much longer headers timeout instead).
-  const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException('webhook timed out', 'TimeoutError')),
-    timeoutMs,
-  );
   try {
-    const response = await request(call.url, {
-      method: 'POST',
-      dispatcher,
-      signal: AbortSignal.any([deadline.signal, cancel]),
-      headers,
-      body: call.body,
+    const statusCode = await withDeadline('webhook', timeoutMs, cancel, async (signal) => {
+      const response = await request(call.url, {
+        method: 'POST',
+        dispatcher,
+        signal,
+        headers,
+        body: call.body,
+      });
+      // Only the status matters; a bounded read of the body frees the connection.
+      await response.body.dump().catch(() => {});
+      return response.statusCode;
     });
-    // Only the status matters; a bounded read of the body frees the connection.
-    await response.body.dump().catch(() => {});
-    const ok = response.statusCode >= 200 && response.statusCode < 300;
-    return outcome(response.statusCode, ok ? null : `HTTP ${response.statusCode}`);
+    const ok = statusCode >= 200 && statusCode < 300;
+    return outcome(statusCode, ok ? null : `HTTP ${statusCode}`);
   } catch (err) {
     if (cancel.aborted) return outcome(null, 'interrupted by shutdown');
     const e = err as { name?: string; code?: string; message?: string };
@@ -138,8 +134,6 @@ export async function sendWebhook(
       e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.message ?? String(err));
     // A refused address stays refused: no point in retrying it.
     return outcome(null, reason, e.code === 'ERR_OUTBOUND_REFUSED');
-  } finally {
-    clearTimeout(timer);
   }
 }
 

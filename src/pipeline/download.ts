@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import { withDeadline } from './deadline.js';
 import { ImageError, type ImageFailureKind } from './image-error.js';
 import type { OutboundPolicy } from './outbound-policy.js';
 import { parseRetryAfter } from './retry.js';
@@ -34,19 +35,9 @@ export async function downloadImage(
   limits: DownloadLimits,
   cancel?: AbortSignal,
 ): Promise<Buffer> {
-  // A timer of our own, not AbortSignal.timeout: inside AbortSignal.any that signal can be
-  // garbage-collected before it fires (nodejs/node#57736).
-  const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException('download timed out', 'TimeoutError')),
-    limits.timeoutMs,
+  return withDeadline('download', limits.timeoutMs, cancel, (signal) =>
+    readImage(url, dispatcher, limits, signal),
   );
-  const signal = cancel ? AbortSignal.any([deadline.signal, cancel]) : deadline.signal;
-  try {
-    return await readImage(url, dispatcher, limits, signal);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function readImage(
