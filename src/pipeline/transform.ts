@@ -2,6 +2,13 @@ import sharp, { type Sharp } from 'sharp';
 import type { TransformOptions } from '../store/job-store.js';
 import { ImageError } from './image-error.js';
 
+// libvips caches recent operations (sharp's default: up to 100 of them, 50 MB) so that a
+// repeated one can be answered from memory. Every image here is a new input, so the cache
+// never answers; it only holds memory and costs a lookup per operation. Measured on the
+// benchmark's 900-image job: peak RSS 328 vs 339 MB, and CPU per image 36.9/39.5 vs
+// 39.4/41.1 ms (two interleaved pairs).
+sharp.cache(false);
+
 export const EXTENSIONS = { jpeg: 'jpg', webp: 'webp', avif: 'avif', png: 'png' } as const;
 export const CONTENT_TYPES = {
   jpeg: 'image/jpeg',
