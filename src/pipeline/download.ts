@@ -1,4 +1,5 @@
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import type { BodyBuffers } from './body-buffers.js';
 import { withDeadline } from './deadline.js';
 import { ImageError, type ImageFailureKind } from './image-error.js';
 import type { OutboundPolicy } from './outbound-policy.js';
@@ -27,16 +28,18 @@ export function createOutboundDispatcher(timeoutMs: number, policy: OutboundPoli
 /**
  * Fetches an image's bytes within a total deadline and a byte cap. The cap is checked
  * against Content-Length before reading and against the bytes actually received while
- * reading, so an oversized or lying response is cut off, never buffered whole.
+ * reading, so an oversized or lying response is cut off, never buffered whole. A body of
+ * known length is read into a buffer from `bodies`, for the caller to give back.
  */
 export async function downloadImage(
   url: string,
   dispatcher: Dispatcher,
   limits: DownloadLimits,
+  bodies: BodyBuffers,
   cancel?: AbortSignal,
 ): Promise<Buffer> {
   return withDeadline('download', limits.timeoutMs, cancel, (signal) =>
-    readImage(url, dispatcher, limits, signal),
+    readImage(url, dispatcher, limits, bodies, signal),
   );
 }
 
@@ -44,6 +47,7 @@ async function readImage(
   url: string,
   dispatcher: Dispatcher,
   limits: DownloadLimits,
+  bodies: BodyBuffers,
   signal: AbortSignal,
 ): Promise<Buffer> {
   let response: Dispatcher.ResponseData;
@@ -80,6 +84,9 @@ async function readImage(
       `image is ${declared} bytes, over the ${limits.maxBytes}-byte limit`,
     );
   }
+  // With a Content-Length the body is copied into a buffer as it arrives; without one
+  // (chunked), its pieces are kept and joined at the end.
+  const target = Number.isFinite(declared) ? bodies.take(declared) : null;
   const chunks: Buffer[] = [];
   let received = 0;
   try {
@@ -93,7 +100,14 @@ async function readImage(
           body.destroy();
           return;
         }
-        chunks.push(chunk);
+        if (!target) {
+          chunks.push(chunk);
+        } else if (received <= target.length) {
+          chunk.copy(target, received - chunk.length);
+        } else {
+          reject(new ImageError('network', `image server sent more than its ${declared} bytes`));
+          body.destroy();
+        }
       });
       body.once('end', resolve);
       body.once('error', reject);
@@ -113,7 +127,15 @@ async function readImage(
     throw networkError(err, limits.timeoutMs);
   }
   if (received === 0) throw new ImageError('not_image', 'image server sent an empty body');
-  return Buffer.concat(chunks, received);
+  if (!target) return Buffer.concat(chunks, received);
+  if (received < target.length) {
+    throw new ImageError(
+      'network',
+      `image server closed the connection after ${received} of ${declared} bytes`,
+      true,
+    );
+  }
+  return target;
 }
 
 /** What went wrong on the wire, and whether trying again could help. */

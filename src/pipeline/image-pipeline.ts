@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { ImageOutcome, ImageRecord, TransformOptions } from '../store/job-store.js';
 import { downloadImage } from './download.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { BodyBuffers } from './body-buffers.js';
 import { describeError, failureKind, ImageError } from './image-error.js';
 import { checkImageType } from './image-type.js';
 import { withRetries } from './retry.js';
@@ -21,6 +22,8 @@ export interface PipelineSettings {
   downloadRetryMaxMs: number;
   maxImageBytes: number;
   maxImagePixels: number;
+  /** Images processed at once. */
+  concurrency: number;
 }
 
 /** What the pipeline makes of an image; the worker adds how long it took. */
@@ -31,11 +34,15 @@ export type PipelineOutcome = Omit<ImageOutcome, 'processingMs'>;
  * saved upload), check, decode and re-encode (with its thumbnails), store.
  */
 export class ImagePipeline {
+  private readonly bodies: BodyBuffers;
+
   constructor(
     private readonly settings: PipelineSettings,
     private readonly dispatcher: Dispatcher,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.bodies = new BodyBuffers(settings.concurrency);
+  }
 
   /**
    * Never throws for a problem with the image: that becomes a FAILED outcome with a reason.
@@ -52,7 +59,11 @@ export class ImagePipeline {
       bytesIn = input.length;
       const type = checkImageType(input);
       const encodeStart = performance.now();
-      const result = await transformImage(input, options, this.settings.maxImagePixels);
+      // The input's memory is reused for another download once the encode is over, and
+      // not before: sharp reads it in place.
+      const result = await transformImage(input, options, this.settings.maxImagePixels).finally(
+        () => this.bodies.give(input),
+      );
       this.metrics.encoded(secondsSince(encodeStart));
       const extension = EXTENSIONS[options.format];
       const thumbnails: Record<string, string> = {};
@@ -112,6 +123,7 @@ export class ImagePipeline {
           image.url,
           this.dispatcher,
           { timeoutMs: settings.downloadTimeoutMs, maxBytes: settings.maxImageBytes },
+          this.bodies,
           cancel,
         ),
       {
