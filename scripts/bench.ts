@@ -10,8 +10,8 @@
  *   3. end-to-end: the real service (dist/main.cjs, fresh data dirs; for MongoDB a fresh
  *      database, dropped afterwards), warmed up by a job with every pool image once as the
  *      ceiling is, gets a CSV of 300 products × 3 images; images/s from the 202 to
- *      COMPLETED. Done twice (C E C E C): ceiling = the mean, over the jobs, of
- *      the measurements just before and after each; ratio = mean e2e / that ceiling;
+ *      COMPLETED. Done twice (C E C E C): ceiling = the mean, over the jobs, of the
+ *      measurements just before and after each; ratio = mean e2e / that ceiling;
  *   4. /status polled during those jobs, one request at a time, one every 50 ms: p50/p99;
  *   5. a fresh service gets a 100,000-row CSV (one 64×64 JPEG URL each): time to the 202,
  *      and the service's peak RSS (VmHWM, plus VmRSS sampled every 200 ms) until the job
