@@ -582,29 +582,33 @@ interface E2eResult {
   cpu: CpuUse;
 }
 
-/** The end-to-end jobs of one store taken together: what the table and the JSON report. */
-interface E2eSummary {
+/**
+ * The end-to-end jobs of one store taken together: what the table and the JSON report.
+ * Of the fields one job also has, `images` and the bytes are per job (every job gets the
+ * same CSV), `ips` and `cpu` are the means, `processed` and `failed` the sums, `completed`
+ * holds for every job and `peakRssMb` is the highest.
+ */
+interface E2eSummary extends Pick<
+  E2eResult,
+  | 'images'
+  | 'ips'
+  | 'completed'
+  | 'processed'
+  | 'failed'
+  | 'firstError'
+  | 'bytesIn'
+  | 'bytesOut'
+  | 'peakRssMb'
+  | 'cpu'
+> {
   jobs: E2eResult[];
-  /** Images per job. */
-  images: number;
-  /** Mean of the jobs' images/s. */
-  ips: number;
-  completed: boolean;
-  processed: number;
-  failed: number;
-  firstError: string | null;
-  /** Per job (every job gets the same CSV). */
-  bytesIn: number;
-  bytesOut: number;
   /** Over every job's polls. */
   polls: number;
   p50: number;
   p99: number;
   maxMs: number;
-  peakRssMb: number;
   /** CPU per image, ms, by process: the mean of the jobs'. */
   cpuMsPerImage: Record<string, number>;
-  cpu: CpuUse;
 }
 
 function summariseEndToEnd(jobs: E2eResult[]): E2eSummary | null {
