@@ -10,8 +10,8 @@
  *   3. end-to-end: the real service (dist/main.cjs, fresh data dirs; for MongoDB a fresh
  *      database, dropped afterwards), warmed up by a job with every pool image once as the
  *      ceiling is, gets a CSV of 300 products × 3 images; images/s from the 202 to
- *      COMPLETED. Done twice (C E C E C): ceiling = the mean, over the jobs, of the
- *      measurements just before and after each; ratio = mean e2e / that ceiling;
+ *      COMPLETED. Done three times (C E C E C E C): ceiling = the mean, over the jobs, of
+ *      the measurements just before and after each; ratio = mean e2e / that ceiling;
  *   4. /status polled during those jobs, one request at a time, one every 50 ms: p50/p99;
  *   5. a fresh service gets a 100,000-row CSV (one 64×64 JPEG URL each): time to the 202,
  *      and the service's peak RSS (VmHWM, plus VmRSS sampled every 200 ms) until the job
@@ -58,12 +58,27 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const quick = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
 const SIZES = quick
-  ? { products: 30, perProduct: 3, rows: 2000, ceilingImages: 40, rowsWindowS: 15, e2eTimeoutS: 60 }
+  ? {
+      products: 30,
+      perProduct: 3,
+      rows: 2000,
+      ceilingImages: 40,
+      ceilingSampleImages: 40,
+      rowsWindowS: 15,
+      e2eTimeoutS: 60,
+    }
   : {
       products: 300,
       perProduct: 3,
       rows: 100_000,
+      /** Per level, to choose the fastest: ~3 s each. */
       ceilingImages: 200,
+      /**
+       * Per measurement of the chosen level around the jobs: ~10 s each, so that one spans
+       * about as much of the machine's drift as half a job does (a 3-s measurement moved by
+       * up to 10% from the next one).
+       */
+      ceilingSampleImages: 600,
       rowsWindowS: 30,
       e2eTimeoutS: 180,
     };
@@ -97,10 +112,11 @@ const CEILING_LEVELS = [1, 2, 4, 8];
  * End-to-end jobs per store, each followed by the ceiling measured again. This machine's
  * speed drifts by 10–20% within tens of seconds (other tenants of the host), so a single
  * job against one ceiling before and one after moved the ratio by ±0.07 between runs of
- * the same code; two jobs, each set against the ceiling measured right around it, halve
- * the weight of any one measurement, for ~20 s more.
+ * the same code. Two jobs, each set against the ceiling measured right around it, still
+ * gave 0.76–0.87 in six runs of one build; three, each ~20 s, cut the weight of any one
+ * measurement by a third again.
  */
-const E2E_JOBS = 2;
+const E2E_JOBS = 3;
 const TRANSFORM: TransformOptions = {
   quality: 50,
   format: 'jpeg',
@@ -1168,7 +1184,7 @@ async function main(): Promise<void> {
       ceiling.samples.push(
         await measureCeilingLevel(
           pool,
-          SIZES.ceilingImages,
+          SIZES.ceilingSampleImages,
           ceiling.best.inFlight,
           originPid(origin),
         ),
