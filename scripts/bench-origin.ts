@@ -4,6 +4,10 @@
  * prints one JSON line `{"port": <n>, "pool": [...]}` on stdout once it listens on 127.0.0.1,
  * and exits when its stdin closes (so it never outlives the benchmark).
  *
+ * BENCH_ORIGIN_LATENCY_MS (default 0) holds every /img and /small answer back that long, as
+ * a remote image server's round trips would: on loopback a download takes a few ms, which
+ * hides what waiting on the network does to the pipeline.
+ *
  * Routes (every image is generated deterministically at start):
  *   GET /img/<n>.jpg | /img/<n>.png  the pool image n % POOL_SIZE (distinct URLs, same bytes)
  *   GET /pool/<k>                    pool image k, for the in-process ceiling measurement
@@ -19,6 +23,7 @@ const isPngSlot = (k: number): boolean => k % 5 === 4;
 const JPEG_SIZE = { width: 1600, height: 1200 };
 const PNG_SIZE = { width: 800, height: 600 };
 const SMALL_SIZE = 64;
+const LATENCY_MS = Number(process.env.BENCH_ORIGIN_LATENCY_MS ?? 0);
 
 interface PoolEntry {
   index: number;
@@ -71,17 +76,21 @@ async function main(): Promise<void> {
   const server = createServer((req, res) => {
     const head = req.method === 'HEAD';
     const pathname = (req.url ?? '/').split('?')[0] ?? '/';
+    const later = (served: Served) => {
+      if (LATENCY_MS > 0) setTimeout(() => send(res, 200, served, head), LATENCY_MS);
+      else send(res, 200, served, head);
+    };
     const img = /^\/img\/(\d+)\.(?:jpg|png)$/.exec(pathname);
     if (img) {
       const served = pool[Number(img[1]) % POOL_SIZE];
-      if (served) return send(res, 200, served, head);
+      if (served) return later(served);
     }
     const direct = /^\/pool\/(\d+)$/.exec(pathname);
     if (direct) {
       const served = pool[Number(direct[1])];
       if (served) return send(res, 200, served, head);
     }
-    if (/^\/small\/\d+\.jpg$/.test(pathname)) return send(res, 200, small, head);
+    if (/^\/small\/\d+\.jpg$/.test(pathname)) return later(small);
     send(res, 404, notFound, head);
   });
   server.keepAliveTimeout = 60_000;

@@ -28,12 +28,13 @@
  * Knobs: BENCH_QUICK=1 | --quick; BENCH_STAGES=ceiling,e2e,rows (default all);
  * BENCH_ROWS_WINDOW_S (longest observation of the many-rows job: 30 s, quick 15 s);
  * BENCH_BUDGET_S (the run's time budget, build excluded, that shortens that window:
- * 270 s, quick 50 s); BENCH_POLL_INTERVAL_MS (one /status poll starts every this many ms,
+ * 260 s, quick 50 s); BENCH_POLL_INTERVAL_MS (one /status poll starts every this many ms,
  * or right after the previous answer when that took longer; default 50, 0 = back to back);
  * BENCH_CPU_PROFILE_DIR (CPU-profile every service process there, through
  * scripts/bench-cpu-profile.mjs; summarise with scripts/bench-profile.ts);
  * BENCH_SERVICE_NODE_OPTIONS (NODE_OPTIONS for the service processes only);
- * BENCH_KEEP=1 keeps the services' temp dirs.
+ * BENCH_KEEP=1 keeps the services' temp dirs; BENCH_ORIGIN_LATENCY_MS holds each image
+ * answer back that long (a remote image server; scripts/bench-origin.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
