@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     {
       store: services.store.kind,
       concurrency: config.concurrency,
+      downloadConcurrency: config.downloadConcurrency,
       uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
     },
     'service ready',

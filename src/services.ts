@@ -98,6 +98,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     {
       imagesDir: config.imagesDir,
       concurrency: config.concurrency,
+      downloadConcurrency: config.downloadConcurrency,
       perHostConcurrency: config.perHostConcurrency,
       leaseMs: config.leaseMs,
       idlePollMs: 1000,

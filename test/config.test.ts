@@ -1,8 +1,11 @@
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
 
 const MiB = 1024 * 1024;
+/** CONCURRENCY's default: two per core. */
+const encodes = Math.min(256, 2 * os.availableParallelism());
 
 t.test('defaults', async (t) => {
   const expected: Config = {
@@ -15,12 +18,13 @@ t.test('defaults', async (t) => {
     resultsDir: path.resolve('processed_results'),
     mongodbUri: null,
     mongodbDb: 'image_batch_service',
-    concurrency: 8,
+    concurrency: encodes,
+    downloadConcurrency: 4 * encodes,
     downloadTimeoutMs: 30_000,
     downloadRetries: 2,
     downloadRetryBaseMs: 500,
     downloadRetryMaxMs: 10_000,
-    perHostConcurrency: 8,
+    perHostConcurrency: 4 * encodes,
     apiToken: null,
     overloadEventLoopDelayMs: 1000,
     overloadRssBytes: 1536 * MiB,
@@ -50,10 +54,19 @@ t.test('defaults', async (t) => {
   );
 });
 
-t.test('PER_HOST_CONCURRENCY follows CONCURRENCY unless set', async (t) => {
-  t.equal(loadConfig({ CONCURRENCY: '3' }).perHostConcurrency, 3);
-  t.equal(loadConfig({ CONCURRENCY: '3', PER_HOST_CONCURRENCY: '2' }).perHostConcurrency, 2);
+t.test('DOWNLOAD_CONCURRENCY follows CONCURRENCY, PER_HOST_CONCURRENCY follows that', async (t) => {
+  t.strictSame(pick(loadConfig({ CONCURRENCY: '3' })), [3, 12, 12]);
+  t.strictSame(pick(loadConfig({ CONCURRENCY: '3', DOWNLOAD_CONCURRENCY: '4' })), [3, 4, 4]);
+  t.strictSame(
+    pick(loadConfig({ CONCURRENCY: '3', DOWNLOAD_CONCURRENCY: '4', PER_HOST_CONCURRENCY: '2' })),
+    [3, 4, 2],
+  );
+  t.strictSame(pick(loadConfig({ CONCURRENCY: '256' })), [256, 1024, 1024]);
 });
+
+function pick(config: Config): number[] {
+  return [config.concurrency, config.downloadConcurrency, config.perHostConcurrency];
+}
 
 t.test('valid values', async (t) => {
   const config = loadConfig({
@@ -66,6 +79,7 @@ t.test('valid values', async (t) => {
     MONGODB_URI: 'mongodb+srv://user:pw@cluster.test/db',
     MONGODB_DB: 'other',
     CONCURRENCY: '256',
+    DOWNLOAD_CONCURRENCY: '1024',
     DOWNLOAD_TIMEOUT_MS: '100',
     DOWNLOAD_RETRIES: '0',
     DOWNLOAD_RETRY_BASE_MS: '1',
@@ -103,6 +117,7 @@ t.test('valid values', async (t) => {
     mongodbUri: 'mongodb+srv://user:pw@cluster.test/db',
     mongodbDb: 'other',
     concurrency: 256,
+    downloadConcurrency: 1024,
     downloadTimeoutMs: 100,
     downloadRetries: 0,
     downloadRetryBaseMs: 1,
@@ -177,7 +192,9 @@ t.test('each invalid variable throws a ConfigError naming it', async (t) => {
     ['CONCURRENCY', '0', /between 1 and 256 \(got 0\)/],
     ['CONCURRENCY', '257', /between 1 and 256/],
     ['DOWNLOAD_RETRIES', '11', /between 0 and 10/],
-    ['PER_HOST_CONCURRENCY', '0', /between 1 and 256/],
+    ['DOWNLOAD_CONCURRENCY', '0', /between 1 and 1024 \(got 0\)/],
+    ['DOWNLOAD_CONCURRENCY', '1025', /between 1 and 1024/],
+    ['PER_HOST_CONCURRENCY', '0', /between 1 and 1024/],
     ['API_TOKEN', 'short', /at least 16 characters/],
     ['OVERLOAD_RSS_MB', 'lots', /whole number/],
     ['LEASE_MS', '499', /between 500 and 3600000/],

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import t from 'tap';
 import threadpool from '../src/threadpool.cjs';
 
@@ -11,11 +12,12 @@ t.test(
       sizeThreadpool(env);
       return env.UV_THREADPOOL_SIZE;
     };
-    t.equal(sized({}), '12', 'default CONCURRENCY 8');
+    const byDefault = String(2 * os.availableParallelism() + 4);
+    t.equal(sized({}), byDefault, 'default CONCURRENCY: two per core');
     t.equal(sized({ CONCURRENCY: '3' }), '7');
     t.equal(sized({ CONCURRENCY: '2000' }), '1024', "libuv's maximum");
-    t.equal(sized({ CONCURRENCY: 'many' }), '12', 'malformed: left to the config loader');
+    t.equal(sized({ CONCURRENCY: 'many' }), byDefault, 'malformed: left to the config loader');
     t.equal(sized({ CONCURRENCY: '3', UV_THREADPOOL_SIZE: '5' }), '5', 'an explicit size wins');
-    t.equal(sized({ UV_THREADPOOL_SIZE: '' }), '12', 'empty is unset');
+    t.equal(sized({ UV_THREADPOOL_SIZE: '' }), byDefault, 'empty is unset');
   },
 );

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
-import type { ImagePipeline } from '../pipeline/image-pipeline.js';
+import type { EncodeSlot, ImagePipeline } from '../pipeline/image-pipeline.js';
 import { isUploadUrl } from '../pipeline/upload-source.js';
 import type { ImageRecord, JobRecord, JobStore, TransformOptions } from '../store/job-store.js';
 import { Alarm } from './alarm.js';
+import { ImageSlots } from './image-slots.js';
 import { removeOutputImage } from './job-files.js';
 import { jobLog } from './job-log.js';
 import type { ImageTally } from './stats.js';
@@ -12,8 +12,11 @@ import type { ImageTally } from './stats.js';
 export interface WorkerSettings {
   /** Where the pipeline writes output images, so an image of a deleted job can be removed. */
   imagesDir: string;
+  /** Images encoded at once. */
   concurrency: number;
-  /** Images from one host in the pool at once; the rest wait without taking a slot. */
+  /** Images downloaded, or downloaded and waiting for an encode, at once. */
+  downloadConcurrency: number;
+  /** Download slots one host may hold; its other images wait without taking one. */
   perHostConcurrency: number;
   leaseMs: number;
   /** How often to look for work nobody told us about (expired leases, other processes). */
@@ -29,15 +32,13 @@ interface JobRuns {
 /**
  * The one image pool of the process. It claims images from the store (so a crashed or
  * parallel worker's leftovers are picked up the same way as new work), runs each through
- * the pipeline under a global concurrency limit, records the outcome, and hands a job on
- * to `onJobDone` when its last image is recorded.
+ * the pipeline in the process's download and encode slots, records the outcome once its
+ * encode slot is free again (a store round trip need not keep an encoder waiting), and
+ * hands a job on to `onJobDone` when its last image is recorded.
  */
 export class ImageWorker {
   readonly owner = randomUUID();
-  private readonly limit: LimitFunction;
-  private readonly hostLimits = new Map<string, LimitFunction>();
-  /** Dispatched images queued behind their host's limit, holding no pool slot. */
-  private waitingForHost = 0;
+  private readonly slots: ImageSlots;
   private readonly options = new Map<string, TransformOptions>();
   private readonly started = new Set<string>();
   private readonly jobRuns = new Map<string, JobRuns>();
@@ -58,21 +59,25 @@ export class ImageWorker {
     /** Counts the outcomes this worker records, for the since-start statistics. */
     private readonly tally: ImageTally,
   ) {
-    this.limit = pLimit(settings.concurrency);
+    this.slots = new ImageSlots({
+      downloads: settings.downloadConcurrency,
+      encodes: settings.concurrency,
+      perHost: settings.perHostConcurrency,
+    });
   }
 
   get activeCount(): number {
     return this.inFlight;
   }
 
-  /** Images in the pool's slots: being downloaded or encoded now. */
+  /** Images in the pool's slots: being downloaded (or waiting for an encode) or encoded now. */
   get runningCount(): number {
-    return this.limit.activeCount;
+    return this.slots.occupied;
   }
 
-  /** Images claimed and waiting for a pool slot, or for their host's turn. */
+  /** Images claimed and waiting for a slot or their host's turn, or being recorded. */
   get queuedCount(): number {
-    return this.inFlight - this.limit.activeCount;
+    return this.inFlight - this.slots.occupied;
   }
 
   start(): void {
@@ -148,12 +153,14 @@ export class ImageWorker {
     // Claims are taken several at a time: each one is a write to the store (about 0.3 ms of
     // the event loop on the embedded store, a round trip on MongoDB), and while room is
     // short of that the queue still holds at least as many images, so no slot goes idle.
-    const target = this.settings.concurrency * 2;
-    const backlog = this.settings.concurrency * 8;
-    const claimAtLeast = Math.max(1, Math.floor(this.settings.concurrency / 2));
+    const { concurrency, downloadConcurrency } = this.settings;
+    const slots = concurrency + downloadConcurrency;
+    const target = slots + concurrency;
+    const backlog = slots * 4;
+    const claimAtLeast = Math.max(1, Math.floor(concurrency / 2));
     while (this.running) {
       const room = Math.min(
-        target - (this.inFlight - this.waitingForHost),
+        target - (this.inFlight - this.slots.waitingForHost),
         backlog - this.inFlight,
       );
       let claimed: ImageRecord[] = [];
@@ -187,28 +194,14 @@ export class ImageWorker {
     }
     this.inFlight++;
     const job = this.runsOf(image.requestId);
-    const start = () => this.limit(() => this.run(image, job.cancel.signal));
     // A direct upload is read from disk: no origin to spare, so no host limit to wait on.
     const host = isUploadUrl(image.url) ? null : new URL(image.url).host;
-    const hostLimit = host === null ? null : this.hostLimit(host);
-    if (hostLimit !== null) this.waitingForHost++;
-    const run: Promise<void> = (
-      hostLimit === null
-        ? start()
-        : hostLimit(() => {
-            this.waitingForHost--;
-            return start();
-          })
-    )
+    const run: Promise<void> = this.slots
+      .run(host, (encodeSlot) => this.run(image, job.cancel.signal, encodeSlot))
       .catch((err: unknown) =>
         jobLog(this.log, image.requestId).error({ err, seq: image.seq }, 'image run failed'),
       )
       .finally(() => {
-        // A limiter per host ever seen would grow without end in a long-lived process;
-        // one with nothing running or queued can go, and is made again when needed.
-        if (host !== null && hostLimit?.activeCount === 0 && hostLimit.pendingCount === 0) {
-          this.hostLimits.delete(host);
-        }
         job.runs.delete(run);
         if (job.runs.size === 0 && this.jobRuns.get(image.requestId) === job) {
           this.jobRuns.delete(image.requestId);
@@ -229,22 +222,17 @@ export class ImageWorker {
     return job;
   }
 
-  private hostLimit(host: string): LimitFunction {
-    let limit = this.hostLimits.get(host);
-    if (!limit) {
-      limit = pLimit(this.settings.perHostConcurrency);
-      this.hostLimits.set(host, limit);
-    }
-    return limit;
-  }
-
-  private async run(image: ImageRecord, cancelled: AbortSignal): Promise<void> {
+  private async run(
+    image: ImageRecord,
+    cancelled: AbortSignal,
+    encodeSlot: EncodeSlot,
+  ): Promise<void> {
     // Claimed but not started when a stop began: left for releaseImages to hand back.
     if (!this.running || cancelled.aborted) return;
     const options = await this.jobOptions(image.requestId, cancelled);
     if (options === null) return;
     const started = performance.now();
-    const result = await this.pipeline.process(image, options, cancelled);
+    const result = await this.pipeline.process(image, options, cancelled, encodeSlot);
     if (cancelled.aborted) return;
     const outcome = { ...result, processingMs: Math.round(performance.now() - started) };
     const job = await this.store.finishImage(

@@ -7,7 +7,7 @@ import { downloadImage } from './download.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { BodyBuffers } from './body-buffers.js';
 import { describeError, failureKind, ImageError } from './image-error.js';
-import { checkImageType } from './image-type.js';
+import { checkImageType, type DecodableType } from './image-type.js';
 import { withRetries } from './retry.js';
 import { EXTENSIONS, transformImage } from './transform.js';
 import { isUploadUrl, readUpload } from './upload-source.js';
@@ -22,12 +22,17 @@ export interface PipelineSettings {
   downloadRetryMaxMs: number;
   maxImageBytes: number;
   maxImagePixels: number;
-  /** Images processed at once. */
+  /** Images encoded at once. */
   concurrency: number;
+  /** Images downloaded, or waiting for an encode, at once. */
+  downloadConcurrency: number;
 }
 
 /** What the pipeline makes of an image; the worker adds how long it took. */
 export type PipelineOutcome = Omit<ImageOutcome, 'processingMs'>;
+
+/** Runs an image's encode (and the writing of its files) when the pool has room for it. */
+export type EncodeSlot = <T>(encode: () => Promise<T>) => Promise<T>;
 
 /**
  * Where an image's bytes go from their source to files: fetch (download, or read the
@@ -41,60 +46,41 @@ export class ImagePipeline {
     private readonly dispatcher: Dispatcher,
     private readonly metrics: Metrics,
   ) {
-    this.bodies = new BodyBuffers(settings.concurrency);
+    // One per body that can be held at once: downloading or waiting, and encoding.
+    this.bodies = new BodyBuffers(settings.downloadConcurrency + settings.concurrency);
   }
 
   /**
    * Never throws for a problem with the image: that becomes a FAILED outcome with a reason.
-   * `cancel` cuts a download short at shutdown; the caller then discards the outcome.
+   * `cancel` cuts a download short at shutdown; the caller then discards the outcome. The
+   * encode waits for `encodeSlot`; the download and the check do not.
    */
   async process(
     image: ImageRecord,
     options: TransformOptions,
-    cancel?: AbortSignal,
+    cancel: AbortSignal,
+    encodeSlot: EncodeSlot,
   ): Promise<PipelineOutcome> {
     let bytesIn: number | null = null;
     try {
       const input = await this.fetch(image, cancel);
       bytesIn = input.length;
-      const type = checkImageType(input);
-      const encodeStart = performance.now();
-      // The input's memory is reused for another download once the encode is over, and
-      // not before: sharp reads it in place.
-      const result = await transformImage(input, options, this.settings.maxImagePixels).finally(
-        () => this.bodies.give(input),
-      );
-      this.metrics.encoded(secondsSince(encodeStart));
-      const extension = EXTENSIONS[options.format];
-      const thumbnails: Record<string, string> = {};
-      for (const { name, bytes } of result.thumbnails) {
-        thumbnails[name] = await this.store(
-          `${image.outputName}.${name}.${extension}`,
-          image,
-          bytes,
-        );
+      const inputBytes = bytesIn;
+      try {
+        const type = checkImageType(input);
+        return await encodeSlot(() => {
+          // Cut off while it waited for the slot: not worth an encode.
+          cancel.throwIfAborted();
+          return this.encode(image, input, type, options, inputBytes);
+        });
+      } finally {
+        // The input's memory goes to another download only now that nothing reads it:
+        // sharp reads it in place until the encode is over.
+        this.bodies.give(input);
       }
-      const outputFile = await this.store(`${image.outputName}.${extension}`, image, result.output);
-      this.metrics.imageProcessed(bytesIn, result.output.length);
-      return {
-        status: 'PROCESSED',
-        outputFile,
-        thumbnails,
-        bytesIn,
-        bytesOut: result.output.length,
-        metadata: {
-          width: result.width,
-          height: result.height,
-          format: options.format,
-          input: { width: result.inputWidth, height: result.inputHeight, format: type },
-          orientation: result.orientation,
-          rotated: result.rotated,
-        },
-        error: null,
-      };
     } catch (err) {
       // An image cut off by a shutdown has not failed: it is handed back and done again.
-      if (!cancel?.aborted) this.metrics.imageFailed(failureKind(err), bytesIn);
+      if (!cancel.aborted) this.metrics.imageFailed(failureKind(err), bytesIn);
       return {
         status: 'FAILED',
         outputFile: null,
@@ -107,11 +93,47 @@ export class ImagePipeline {
     }
   }
 
+  /** The encode and store stages: re-encoded with its thumbnails, written. */
+  private async encode(
+    image: ImageRecord,
+    input: Buffer,
+    type: DecodableType,
+    options: TransformOptions,
+    bytesIn: number,
+  ): Promise<PipelineOutcome> {
+    const encodeStart = performance.now();
+    const result = await transformImage(input, options, this.settings.maxImagePixels);
+    this.metrics.encoded(secondsSince(encodeStart));
+    const extension = EXTENSIONS[options.format];
+    const thumbnails: Record<string, string> = {};
+    for (const { name, bytes } of result.thumbnails) {
+      thumbnails[name] = await this.store(`${image.outputName}.${name}.${extension}`, image, bytes);
+    }
+    const outputFile = await this.store(`${image.outputName}.${extension}`, image, result.output);
+    this.metrics.imageProcessed(bytesIn, result.output.length);
+    return {
+      status: 'PROCESSED',
+      outputFile,
+      thumbnails,
+      bytesIn,
+      bytesOut: result.output.length,
+      metadata: {
+        width: result.width,
+        height: result.height,
+        format: options.format,
+        input: { width: result.inputWidth, height: result.inputHeight, format: type },
+        orientation: result.orientation,
+        rotated: result.rotated,
+      },
+      error: null,
+    };
+  }
+
   /**
    * The fetch stage: a direct upload is read from disk, anything else downloaded. Only a
    * download's time is reported as one.
    */
-  private async fetch(image: ImageRecord, cancel?: AbortSignal): Promise<Buffer> {
+  private async fetch(image: ImageRecord, cancel: AbortSignal): Promise<Buffer> {
     const { settings } = this;
     if (isUploadUrl(image.url)) {
       return readUpload(settings.uploadsDir, image.url, settings.maxImageBytes);

@@ -161,7 +161,10 @@ t.test(
 t.test('SIGTERM lets the images in flight finish, records them, and exits 0', async (t) => {
   const origin = await startOrigin();
   t.teardown(() => origin.close());
-  const services = await serviceProcesses(t, 'term', { CONCURRENCY: '2' });
+  const services = await serviceProcesses(t, 'term', {
+    CONCURRENCY: '2',
+    DOWNLOAD_CONCURRENCY: '2',
+  });
   const { url } = services;
   const jpeg = origin.fixtures['/img/photo2.jpg'];
   let started = 0;

@@ -367,9 +367,10 @@ t.test('GET /images lists the direct uploads, newest first, paged', async (t) =>
 });
 
 t.test('wait=true gives up after IMAGE_WAIT_MS and answers 202', async (t) => {
-  // One pool slot, held by a download that never answers: the upload cannot start.
+  // One download slot, held by a download that never answers: the upload cannot start.
   const busy = await startService({
     CONCURRENCY: '1',
+    DOWNLOAD_CONCURRENCY: '1',
     IMAGE_WAIT_MS: '300',
     DOWNLOAD_TIMEOUT_MS: '60000',
   });
