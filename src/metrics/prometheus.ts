@@ -100,7 +100,7 @@ export class PrometheusMetrics implements Metrics {
           this.set(read());
         },
       });
-    gauge('pool_queued_images', 'Images claimed and waiting for a pool slot', sources.poolQueued);
+    gauge('pool_queued_images', 'Images claimed and in no pool slot', sources.poolQueued);
     gauge('pool_in_flight_images', 'Images being downloaded or encoded', sources.poolInFlight);
     gauge('sse_clients', 'Open progress event streams', sources.sseClients);
     gauge('sse_watched_jobs', 'Jobs watched for event streams', sources.sseWatchedJobs);
