@@ -26,7 +26,7 @@ export interface Config {
   downloadRetries: number;
   downloadRetryBaseMs: number;
   downloadRetryMaxMs: number;
-  /** Download slots one host may hold, so one slow host cannot take them all. */
+  /** Images downloaded from one host at once, so one slow host cannot take every slot. */
   perHostConcurrency: number;
   /** Bearer token every endpoint but /health requires; null leaves the API open. */
   apiToken: string | null;

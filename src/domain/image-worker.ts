@@ -16,7 +16,7 @@ export interface WorkerSettings {
   concurrency: number;
   /** Images downloaded, or downloaded and waiting for an encode, at once. */
   downloadConcurrency: number;
-  /** Download slots one host may hold; its other images wait without taking one. */
+  /** Images downloaded from one host at once; its other images wait without a slot. */
   perHostConcurrency: number;
   leaseMs: number;
   /** How often to look for work nobody told us about (expired leases, other processes). */
