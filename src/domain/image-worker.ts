@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { EncodeSlot, ImagePipeline } from '../pipeline/image-pipeline.js';
 import { isUploadUrl } from '../pipeline/upload-source.js';
@@ -217,6 +218,10 @@ export class ImageWorker {
     let job = this.jobRuns.get(requestId);
     if (!job) {
       job = { cancel: new AbortController(), runs: new Set() };
+      // Each of the job's images listens while it downloads or waits to retry: up to one
+      // per download slot, more than Node's leak warning expects (10) by design.
+      const { downloadConcurrency, concurrency } = this.settings;
+      setMaxListeners(downloadConcurrency + concurrency, job.cancel.signal);
       this.jobRuns.set(requestId, job);
     }
     return job;
