@@ -24,8 +24,8 @@ export class ImageSlots {
   private readonly encodes: LimitFunction;
   private readonly hosts = new Map<string, LimitFunction>();
   private hostQueue = 0;
-  private downloading = 0;
-  private waiting = 0;
+  /** Download slots held: images downloading, or downloaded and waiting for an encode. */
+  private held = 0;
   /** Images whose host's turn has come, in order, each waiting to be let in to download. */
   private readonly admissions: Array<() => void> = [];
 
@@ -35,7 +35,7 @@ export class ImageSlots {
 
   /** Images holding a slot of either kind. */
   get occupied(): number {
-    return this.downloading + this.waiting + this.encodes.activeCount;
+    return this.held + this.encodes.activeCount;
   }
 
   /** Images queued behind their host's limit, holding no slot. */
@@ -74,37 +74,35 @@ export class ImageSlots {
     downloaded: () => void,
   ): Promise<T> {
     await this.enter();
-    // An object, so that the type checker sees the callbacks' changes in `finally`.
-    const image: { stage: 'downloading' | 'waiting' | 'encoding' } = { stage: 'downloading' };
+    let holding = true;
+    const release = () => {
+      if (!holding) return;
+      holding = false;
+      this.held--;
+      this.admit();
+    };
     const encodeSlot: EncodeSlot = (encode) => {
-      this.downloading--;
-      this.waiting++;
-      image.stage = 'waiting';
       downloaded();
       return this.encodes(() => {
-        this.waiting--;
-        image.stage = 'encoding';
-        this.admit();
+        release();
         return encode();
       });
     };
     try {
       return await task(encodeSlot);
     } finally {
-      if (image.stage === 'downloading') this.downloading--;
-      if (image.stage === 'waiting') this.waiting--;
-      if (image.stage !== 'encoding') this.admit();
+      release();
     }
   }
 
   private hasRoom(): boolean {
-    return this.downloading + this.waiting < this.limits.downloads;
+    return this.held < this.limits.downloads;
   }
 
-  /** Resolves once the image holds a download slot (counted as downloading). */
+  /** Resolves once the image holds a download slot. */
   private async enter(): Promise<void> {
     if (this.admissions.length === 0 && this.hasRoom()) {
-      this.downloading++;
+      this.held++;
       return;
     }
     await new Promise<void>((resolve) => this.admissions.push(resolve));
@@ -112,7 +110,7 @@ export class ImageSlots {
 
   private admit(): void {
     while (this.admissions.length > 0 && this.hasRoom()) {
-      this.downloading++;
+      this.held++;
       this.admissions.shift()?.();
     }
   }
