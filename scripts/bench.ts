@@ -48,6 +48,7 @@ import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
 import sharp from 'sharp';
 import { Agent, request } from 'undici';
+import cores from '../src/cores.cjs';
 import { transformImage } from '../src/pipeline/transform.js';
 import type { TransformOptions } from '../src/store/job-store.js';
 import { freePort, type ServiceProcess, spawnService } from '../test/helpers/service-process.js';
@@ -1028,7 +1029,7 @@ function table(report: StoreReport, origin: OriginProcess): string {
     '',
     `== image-batch-service benchmark · store: ${report.store} · ${quick ? 'QUICK mode (small sizes)' : 'full mode'} ==`,
     `machine   ${machineLine()}`,
-    `service   CONCURRENCY=${envOr('CONCURRENCY', `two per core (${2 * os.availableParallelism()})`)}, DOWNLOAD_CONCURRENCY=${envOr('DOWNLOAD_CONCURRENCY', '4 × CONCURRENCY')}, PER_HOST_CONCURRENCY=${envOr('PER_HOST_CONCURRENCY', 'as DOWNLOAD_CONCURRENCY')}, UV_THREADPOOL_SIZE=${envOr('UV_THREADPOOL_SIZE', 'CONCURRENCY + 4')}, GLIBC_TUNABLES ${tunablesLine()}, sharp.concurrency()=${sharp.concurrency()} (in the bench process)`,
+    `service   CONCURRENCY=${envOr('CONCURRENCY', `two per core (${cores.defaultConcurrency()})`)}, DOWNLOAD_CONCURRENCY=${envOr('DOWNLOAD_CONCURRENCY', '4 × CONCURRENCY')}, PER_HOST_CONCURRENCY=${envOr('PER_HOST_CONCURRENCY', 'as DOWNLOAD_CONCURRENCY')}, UV_THREADPOOL_SIZE=${envOr('UV_THREADPOOL_SIZE', 'CONCURRENCY + 4')}, GLIBC_TUNABLES ${tunablesLine()}, sharp.concurrency()=${sharp.concurrency()} (in the bench process)`,
     `images    ${jpegs.length} JPEG ${jpegs[0]?.width ?? '?'}×${jpegs[0]?.height ?? '?'} (~${fmt(avg(jpegs), 0)} kB) + ${pngs.length} PNG RGBA ${pngs[0]?.width ?? '?'}×${pngs[0]?.height ?? '?'} (~${fmt(avg(pngs), 0)} kB), re-encoded to JPEG q${TRANSFORM.quality}`,
     '',
     row('metric', 'value', 'target'),

@@ -1,5 +1,5 @@
-import os from 'node:os';
 import path from 'node:path';
+import cores from './cores.cjs';
 import { parseAllowlist } from './pipeline/outbound-policy.js';
 
 export const OUTPUT_FORMATS = ['jpeg', 'webp', 'avif', 'png'] as const;
@@ -171,15 +171,9 @@ export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(read(env, 'DATA_DIR') ?? 'data');
   // Two encodes per core keep every core busy while one of them is between images; more
   // only take CPU from the event loop (on 2 cores, 8 encodes put /status's p99 at ~75 ms
-  // against ~35 ms with 4, for the same throughput). threadpool.cts sizes libuv's pool
-  // from the same default.
-  const concurrency = integer(
-    env,
-    'CONCURRENCY',
-    Math.min(256, 2 * os.availableParallelism()),
-    1,
-    256,
-  );
+  // against ~35 ms with 4, for the same throughput). Cores are counted with a container's
+  // CPU quota (cores.cts); threadpool.cts sizes libuv's pool from the same default.
+  const concurrency = integer(env, 'CONCURRENCY', cores.defaultConcurrency(), 1, 256);
   // Downloads wait on the network, not the CPU: enough of them ahead of the encoders to
   // keep those busy with an image server ~300 ms away, at the codec's pace.
   const downloadConcurrency = integer(env, 'DOWNLOAD_CONCURRENCY', 4 * concurrency, 1, 1024);

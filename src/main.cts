@@ -1,5 +1,6 @@
 /** The service's process entry (`npm start`): sizes libuv's threadpool, then loads the server. */
+import cores from './cores.cjs';
 import { sizeThreadpool } from './threadpool.cjs';
 
-sizeThreadpool(process.env);
+sizeThreadpool(process.env, cores.defaultConcurrency());
 void import('./server.js');

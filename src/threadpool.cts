@@ -9,17 +9,12 @@
  * UV_THREADPOOL_SIZE always wins; a malformed CONCURRENCY is reported by the config loader.
  * (Under tsx, as in `npm run dev`, the loader has already started the pool: no effect there.)
  */
-import os from 'node:os';
-
 const RESERVED_THREADS = 4;
 
-/** config.ts's default for CONCURRENCY: two per core. */
-const defaultConcurrency = (): number => Math.min(256, 2 * os.availableParallelism());
-
-export function sizeThreadpool(env: NodeJS.ProcessEnv): void {
+/** @param defaultConcurrency CONCURRENCY's default (cores.cts), for when it is not set. */
+export function sizeThreadpool(env: NodeJS.ProcessEnv, defaultConcurrency: number): void {
   if (env.UV_THREADPOOL_SIZE) return;
   const concurrency = Number.parseInt(env.CONCURRENCY ?? '', 10);
-  const base =
-    Number.isInteger(concurrency) && concurrency > 0 ? concurrency : defaultConcurrency();
+  const base = Number.isInteger(concurrency) && concurrency > 0 ? concurrency : defaultConcurrency;
   env.UV_THREADPOOL_SIZE = String(Math.min(base + RESERVED_THREADS, 1024));
 }

@@ -1,11 +1,11 @@
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { type Config, ConfigError, loadConfig } from '../src/config.js';
+import cores from '../src/cores.cjs';
 
 const MiB = 1024 * 1024;
-/** CONCURRENCY's default: two per core. */
-const encodes = Math.min(256, 2 * os.availableParallelism());
+/** CONCURRENCY's default: two per core, counted as test/cores.test.ts checks. */
+const encodes = cores.concurrencyFor(cores.availableCores());
 
 t.test('defaults', async (t) => {
   const expected: Config = {
