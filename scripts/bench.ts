@@ -18,7 +18,8 @@
  *      completes or the observation window ends, whichever is first (the table says which:
  *      the whole 100,000-image job takes minutes, beyond the 5-minute budget).
  * Each phase also reports where the machine's CPU went (service, its main thread, origin,
- * bench, a local MongoDB server, and other processes: noise when not near 0).
+ * bench, a local MongoDB server, and other processes: noise when not near 0), and the
+ * end-to-end phase the codec's share of the CPU spent per image (codecShare).
  *
  * Output (stdout): one table per store as it finishes, then one JSON line per store, the
  * embedded store's first; the very last line is the last store's JSON. Progress goes to
@@ -1103,6 +1104,16 @@ function table(report: StoreReport, origin: OriginProcess): string {
         '',
       ),
     );
+    if (ceiling) {
+      const share = codecShare(ceiling, e2e);
+      lines.push(
+        row(
+          '  codec CPU / CPU per image',
+          `${fmt(share.service, 3)} of the service's, ${fmt(share.machine, 3)} of all above`,
+          '',
+        ),
+      );
+    }
   }
   lines.push(...rowsLines, '');
   return lines.join('\n');
@@ -1121,6 +1132,19 @@ function ceilingCpuMs(ceiling: CeilingResult): number {
   const measured = ceiling.samples.length > 0 ? ceiling.samples : [ceiling.best];
   const ms = measured.map((level) => (1000 * (level.cpu.cores.bench ?? NaN)) / level.ips);
   return ms.reduce((a, b) => a + b, 0) / ms.length;
+}
+
+/**
+ * The codec's CPU per image over the service's, and over everything the benchmark's
+ * processes spend per image end to end (service, origin, poller, a local MongoDB). With
+ * every core busy, the second is what the ratio comes to; the first leaves out the
+ * processes that stand in for remote image servers and clients.
+ */
+function codecShare(ceiling: CeilingResult, e2e: E2eSummary): { service: number; machine: number } {
+  const codec = ceilingCpuMs(ceiling);
+  const { '(service main thread)': _counted, ...processes } = e2e.cpuMsPerImage;
+  const all = Object.values(processes).reduce((a, b) => a + b, 0);
+  return { service: codec / (e2e.cpuMsPerImage.service ?? NaN), machine: codec / all };
 }
 
 function json(report: StoreReport): string {
@@ -1153,6 +1177,7 @@ function json(report: StoreReport): string {
     rows_observed_s: round(rows?.observedSeconds ?? NaN, 1),
     ceiling_cpu_ms_per_img: round(ceiling ? ceilingCpuMs(ceiling) : NaN, 1),
     e2e_service_cpu_ms_per_img: round(e2e?.cpuMsPerImage.service ?? NaN, 1),
+    service_cpu_ratio: round(ceiling && e2e ? codecShare(ceiling, e2e).service : NaN, 3),
     e2e_other_processes_cores: round(e2e?.cpu.others ?? NaN, 2),
   });
 }
