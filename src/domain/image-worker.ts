@@ -151,14 +151,14 @@ export class ImageWorker {
     // that a newly arrived job has to wait behind this process's backlog. Images waiting
     // on a busy host do not count against it (other hosts' images should fill the pool),
     // but the whole backlog stays bounded.
-    // Claims are taken several at a time: each one is a write to the store (about 0.3 ms of
-    // the event loop on the embedded store, a round trip on MongoDB), and while room is
-    // short of that the queue still holds at least as many images, so no slot goes idle.
+    // Claims are taken CONCURRENCY at a time: each one is a write to the store (about 0.3 ms
+    // of the event loop on the embedded store, four operations on MongoDB), and while room
+    // is short of that the queue still holds at least `slots` images, so no slot goes idle.
     const { concurrency, downloadConcurrency } = this.settings;
     const slots = concurrency + downloadConcurrency;
     const target = slots + concurrency;
     const backlog = slots * 4;
-    const claimAtLeast = Math.max(1, Math.floor(concurrency / 2));
+    const claimAtLeast = concurrency;
     while (this.running) {
       const room = Math.min(
         target - (this.inFlight - this.slots.waitingForHost),
