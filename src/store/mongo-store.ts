@@ -608,40 +608,7 @@ export class MongoJobStore implements JobStore {
       ),
     );
     if (!image) return null;
-    // A few writes whatever the number of rows sharing the image (one per row was 2,500
-    // sequential round trips for a URL repeated in 2,500 rows): one decrement per distinct
-    // number of uses in a row (nearly always just 1), then each product now at zero flagged
-    // done by whichever finish gets there first.
-    const uses = usesByRow(image.refs);
-    const rowsByCount = new Map<number, number[]>();
-    for (const [row, count] of uses) {
-      const rows = rowsByCount.get(count);
-      if (rows) rows.push(row);
-      else rowsByCount.set(count, [row]);
-    }
-    let productsDone = 0;
-    if (uses.size > 0) {
-      for (const [count, rows] of rowsByCount) {
-        await this.write(() =>
-          this.products.updateMany(
-            { request_id: requestId, row: { $in: rows } },
-            { $inc: { images_pending: -count } },
-          ),
-        );
-      }
-      const flagged = await this.write(() =>
-        this.products.updateMany(
-          {
-            request_id: requestId,
-            row: { $in: [...uses.keys()] },
-            images_pending: 0,
-            done: { $ne: true },
-          },
-          { $set: { done: true } },
-        ),
-      );
-      productsDone = flagged.modifiedCount;
-    }
+    const productsDone = await this.countDown(requestId, usesByRow(image.refs));
     const processed = outcome.status === 'PROCESSED' ? 1 : 0;
     const job = await this.write(() =>
       this.requests.findOneAndUpdate(
@@ -676,6 +643,59 @@ export class MongoJobStore implements JobStore {
       ),
     );
     return toJob(job);
+  }
+
+  /**
+   * Takes a finished image off its products' pending counts; returns how many products
+   * that finished. Each product now at zero is flagged done by whichever finish gets there
+   * first, so one is counted once however many finishes race.
+   */
+  private async countDown(requestId: string, uses: Map<number, number>): Promise<number> {
+    const [only, ...others] = uses;
+    if (only === undefined) return 0;
+    if (others.length === 0) {
+      // Nearly always one row uses the image: its decrement answers with the count left,
+      // so the flag costs a write only for a product's last image.
+      const [row, count] = only;
+      const product = await this.write(() =>
+        this.products.findOneAndUpdate(
+          { request_id: requestId, row },
+          { $inc: { images_pending: -count } },
+          // No projection: FerretDB 1.24 does not implement one on findAndModify.
+          { returnDocument: 'after' },
+        ),
+      );
+      return product?.images_pending === 0 ? this.flagDone(requestId, [row]) : 0;
+    }
+    // A few writes whatever the number of rows sharing the image (one per row was 2,500
+    // sequential round trips for a URL repeated in 2,500 rows): one decrement per distinct
+    // number of uses in a row (nearly always just 1).
+    const rowsByCount = new Map<number, number[]>();
+    for (const [row, count] of uses) {
+      const rows = rowsByCount.get(count);
+      if (rows) rows.push(row);
+      else rowsByCount.set(count, [row]);
+    }
+    for (const [count, rows] of rowsByCount) {
+      await this.write(() =>
+        this.products.updateMany(
+          { request_id: requestId, row: { $in: rows } },
+          { $inc: { images_pending: -count } },
+        ),
+      );
+    }
+    return this.flagDone(requestId, [...uses.keys()]);
+  }
+
+  /** Flags the products among `rows` that have nothing pending done; returns how many. */
+  private async flagDone(requestId: string, rows: number[]): Promise<number> {
+    const flagged = await this.write(() =>
+      this.products.updateMany(
+        { request_id: requestId, row: { $in: rows }, images_pending: 0, done: { $ne: true } },
+        { $set: { done: true } },
+      ),
+    );
+    return flagged.modifiedCount;
   }
 
   async getImageTotals(): Promise<ImageTotals> {
