@@ -65,13 +65,12 @@ export class ImagePipeline {
     try {
       const input = await this.fetch(image, cancel);
       bytesIn = input.length;
-      const inputBytes = bytesIn;
       try {
         const type = checkImageType(input);
         return await encodeSlot(() => {
           // Cut off while it waited for the slot: not worth an encode.
           cancel.throwIfAborted();
-          return this.encode(image, input, type, options, inputBytes);
+          return this.encode(image, input, type, options);
         });
       } finally {
         // The input's memory goes to another download only now that nothing reads it:
@@ -99,8 +98,8 @@ export class ImagePipeline {
     input: Buffer,
     type: DecodableType,
     options: TransformOptions,
-    bytesIn: number,
   ): Promise<PipelineOutcome> {
+    const bytesIn = input.length;
     const encodeStart = performance.now();
     const result = await transformImage(input, options, this.settings.maxImagePixels);
     this.metrics.encoded(secondsSince(encodeStart));
